@@ -1,0 +1,359 @@
+"""The `rewardlab score` job: stream a row file through a reward into an output file."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rewardlab._io import (
+    BadRowLog,
+    DataError,
+    RawRow,
+    RowWriter,
+    count_rows_hint,
+    dumps_row,
+    file_format,
+    first_jsonl_row,
+    iter_raw_rows,
+    parse_row,
+)
+from rewardlab._reward import Reward
+from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample, SampleError, Status
+
+INLINE_CHUNK_ROWS = 2048
+"""Rows per batch for cheap rewards: large enough to amortise per-batch costs."""
+
+ISOLATED_CHUNK_ROWS = 128
+"""Rows per batch for rewards that run in worker processes: small enough that a
+slow sample does not leave the other workers idle for long."""
+
+CHUNK_DEADLINE_S = 600.0
+"""Deadline of one batch of a cheap reward scored in a worker (``--workers`` > 1)."""
+
+
+@dataclass
+class JobSummary:
+    """What a scoring run did."""
+
+    rows: int = 0
+    resumed_from: int = 0
+    bad_rows: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    value_sum: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def mean(self) -> float | None:
+        ok = self.statuses.get(Status.OK.value, 0)
+        return self.value_sum / ok if ok else None
+
+
+@dataclass
+class _ChunkResult:
+    rows: list[Any]
+    bad: list[tuple[DataError, RawRow]]
+    stop: DataError | None
+    statuses: Counter[str]
+    value_sum: float
+
+
+def _to_sample(path: str, raw: RawRow, fields: FieldMap) -> tuple[dict[str, Any], Sample]:
+    row = parse_row(path, raw)
+    try:
+        sample = Sample.from_mapping(row, fields)
+    except SampleError as exc:
+        raise DataError(path, raw.line, str(exc), field=exc.field) from None
+    return row, sample
+
+
+def process_chunk(
+    reward: Reward,
+    raws: list[RawRow],
+    path: str,
+    fields: FieldMap,
+    output_field: str,
+    encode_jsonl: bool,
+    skip_bad: bool,
+    pool: Any = None,
+) -> _ChunkResult:
+    """Parse, score and merge one batch of rows. Runs in the caller or in a worker."""
+    rows: list[dict[str, Any]] = []
+    samples: list[Sample] = []
+    bad: list[tuple[DataError, RawRow]] = []
+    stop: DataError | None = None
+    for raw in raws:
+        try:
+            row, sample = _to_sample(path, raw, fields)
+        except DataError as exc:
+            if not skip_bad:
+                stop = exc
+                break
+            bad.append((exc, raw))
+            continue
+        rows.append(row)
+        samples.append(sample)
+    scores = reward.score(samples, pool=pool) if samples else []
+    statuses: Counter[str] = Counter()
+    value_sum = 0.0
+    out: list[Any] = []
+    key_status, key_reason = f"{output_field}_status", f"{output_field}_reason"
+    key_components, key_signature = f"{output_field}_components", f"{output_field}_signature"
+    for row, score in zip(rows, scores):
+        row[output_field] = score.value
+        row[key_status] = score.status.value
+        row[key_reason] = score.reason
+        row[key_components] = dict(score.components)
+        row[key_signature] = score.signature
+        statuses[score.status.value] += 1
+        if score.value is not None:
+            value_sum += score.value
+        out.append(dumps_row(row) if encode_jsonl else row)
+    return _ChunkResult(out, bad, stop, statuses, value_sum)
+
+
+def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
+    chunk: list[RawRow] = []
+    for raw in rows:
+        chunk.append(raw)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _skip_done(
+    rows: Iterator[RawRow], path: str, fields: FieldMap, good_done: int, bad_done: int, on_skip: Callable[[RawRow], None]
+) -> Iterator[RawRow]:
+    """Skip the rows a previous run already wrote (good ones) or logged (bad ones).
+
+    Good and bad rows are counted separately, so the order in which the two
+    files were flushed before a crash does not matter.
+    """
+    good = bad = 0
+    for raw in rows:
+        if good >= good_done and bad >= bad_done:
+            yield raw
+            continue
+        try:
+            _to_sample(path, raw, fields)
+            is_good = True
+        except DataError:
+            is_good = False
+        if is_good and good < good_done:
+            good += 1
+            on_skip(raw)
+        elif not is_good and bad < bad_done:
+            bad += 1
+            on_skip(raw)
+        else:
+            yield raw
+
+
+def _check_resumable(writer: RowWriter, reward: Reward, output_field: str) -> None:
+    if writer.rows_written == 0:
+        return
+    key = f"{output_field}_signature"
+    if writer.format == "jsonl":
+        first = first_jsonl_row(writer.path)
+        found = None if first is None else first.get(key)
+    else:
+        import pyarrow.parquet as pq
+
+        part = sorted(writer.parts.glob("part-*.parquet"))[0]
+        table = pq.read_table(part, columns=[key]) if key in pq.read_schema(part).names else None
+        found = table.column(key)[0].as_py() if table is not None and table.num_rows else None
+    if found is not None and found != reward.signature:
+        raise ValueError(
+            f"{writer.path}: cannot resume: it was scored with {found!r}, not {reward.signature!r}; "
+            "use another output file or drop --resume"
+        )
+
+
+class _Progress:
+    def __init__(self, path: str, enabled: bool) -> None:
+        self.bar: Any = None
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        total, self.unit = count_rows_hint(path)
+        columns = [TextColumn("scoring"), BarColumn(), TimeRemainingColumn()]
+        if self.unit == "rows":
+            columns.insert(2, MofNCompleteColumn())
+        self.bar = Progress(*columns, transient=False, console=None)
+        self.task = self.bar.add_task("score", total=total)
+        self.bar.start()
+
+    def advance(self, raws: list[RawRow]) -> None:
+        if self.bar is not None:
+            amount = len(raws) if self.unit == "rows" else sum(r.size for r in raws)
+            self.bar.advance(self.task, amount)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def score_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    reward: Reward,
+    *,
+    fields: FieldMap = DEFAULT_FIELDS,
+    workers: int = 1,
+    resume: bool = False,
+    skip_bad_rows: bool = False,
+    bad_rows_path: str | Path | None = None,
+    output_field: str = "reward",
+    chunk_rows: int | None = None,
+    progress: bool | None = None,
+    timeout: float | None = None,
+) -> JobSummary:
+    """Score every row of ``input_path`` into ``output_path`` (JSONL or Parquet).
+
+    Rows keep their order and fields and gain ``reward``, ``reward_status``,
+    ``reward_reason``, ``reward_components`` and ``reward_signature`` (prefix set
+    by ``output_field``). Memory stays flat: rows stream through in batches.
+
+    Raises:
+        DataError: a malformed row (unless ``skip_bad_rows``); every row before
+            it has been written, and ``resume=True`` continues after a fix.
+    """
+    from rewardlab.runtime import WorkerPool
+
+    path = str(input_path)
+    file_format(path)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    started = time.monotonic()
+    writer = RowWriter(output_path, resume=resume)
+    _check_resumable(writer, reward, output_field)
+    bad_log = BadRowLog(bad_rows_path or f"{output_path}.bad.jsonl", resume=resume) if skip_bad_rows else None
+    summary = JobSummary(resumed_from=writer.rows_written)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = _Progress(path, show)
+    encode = writer.format == "jsonl"
+    isolated = reward.isolated
+    size = chunk_rows or (ISOLATED_CHUNK_ROWS * max(1, workers) if isolated else INLINE_CHUNK_ROWS)
+    pool = WorkerPool(workers, timeout=timeout) if isolated else None
+    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated else None
+    rows = _skip_done(
+        iter_raw_rows(path),
+        path,
+        fields,
+        writer.rows_written,
+        bad_log.count if bad_log else 0,
+        lambda raw: bar.advance([raw]),
+    )
+    stop: DataError | None = None
+    finished = False
+
+    def consume(raws: list[RawRow], result: _ChunkResult) -> DataError | None:
+        writer.write(result.rows)
+        if bad_log is not None:
+            for error, raw in result.bad:
+                bad_log.record(error, raw)
+        summary.rows += len(result.rows)
+        summary.bad_rows += len(result.bad)
+        summary.statuses.update(result.statuses)
+        summary.value_sum += result.value_sum
+        bar.advance(raws)
+        return result.stop
+
+    try:
+        if chunk_pool is None:
+            for raws in _chunks(rows, size):
+                stop = consume(raws, process_chunk(reward, raws, path, fields, output_field, encode, bool(bad_log), pool))
+                if stop is not None:
+                    break
+        else:
+            stop = _run_parallel(chunk_pool, rows, size, reward, path, fields, output_field, encode, bool(bad_log), consume)
+        finished = stop is None
+    finally:
+        bar.close()
+        writer.close(finished=finished)
+        if bad_log is not None:
+            bad_log.close()
+        for p in (pool, chunk_pool):
+            if p is not None:
+                p.close()
+    summary.seconds = time.monotonic() - started
+    if stop is not None:
+        raise stop
+    return summary
+
+
+def _run_parallel(
+    pool: Any,
+    rows: Iterator[RawRow],
+    size: int,
+    reward: Reward,
+    path: str,
+    fields: FieldMap,
+    output_field: str,
+    encode: bool,
+    skip_bad: bool,
+    consume: Callable[[list[RawRow], _ChunkResult], DataError | None],
+) -> DataError | None:
+    """Score batches in worker processes, a bounded number in flight, written in input order."""
+    window = 2 * pool.size
+    in_flight: list[tuple[list[RawRow], Future[Any]]] = []
+    with ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="rewardlab-score") as threads:
+
+        def submit(raws: list[RawRow]) -> None:
+            future = threads.submit(
+                pool.call, process_chunk, reward, raws, path, fields, output_field, encode, skip_bad
+            )
+            in_flight.append((raws, future))
+
+        def drain_one() -> DataError | None:
+            raws, future = in_flight.pop(0)
+            outcome = future.result()
+            if outcome.status is Status.OK:
+                return consume(raws, outcome.value)
+            # The worker died or overran: the batch's rows keep a status, never a silent zero.
+            failed = _ChunkResult([], [], None, Counter(), 0.0)
+            for raw in raws:
+                try:
+                    row, _ = _to_sample(path, raw, fields)
+                except DataError as exc:
+                    if not skip_bad:
+                        failed.stop = exc
+                        break
+                    failed.bad.append((exc, raw))
+                    continue
+                status = Status.TIMEOUT if outcome.status is Status.TIMEOUT else Status.ERROR
+                row.update(
+                    {
+                        output_field: None,
+                        f"{output_field}_status": status.value,
+                        f"{output_field}_reason": f"batch failed: {outcome.reason}",
+                        f"{output_field}_components": {},
+                        f"{output_field}_signature": reward.signature,
+                    }
+                )
+                failed.rows.append(dumps_row(row) if encode else row)
+                failed.statuses[status.value] += 1
+            return consume(raws, failed)
+
+        for raws in _chunks(rows, size):
+            submit(raws)
+            if len(in_flight) >= window:
+                stop = drain_one()
+                if stop is not None:
+                    return stop
+        while in_flight:
+            stop = drain_one()
+            if stop is not None:
+                return stop
+    return None
+
+
+__all__ = ["JobSummary", "process_chunk", "score_file"]

@@ -1,0 +1,34 @@
+"""Command registry: each command lives in its own module and is added here."""
+
+from __future__ import annotations
+
+import typer
+
+from rewardlab._version import __version__
+from rewardlab.cli._list import list_command
+from rewardlab.cli._score import score
+
+app = typer.Typer(
+    name="rewardlab",
+    help="The reward layer for LLM post-training: score, compose, audit and serve rewards.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("score")(score)
+app.command("list")(list_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rewardlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True)) -> None:
+    """rewardlab command line."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,61 @@
+"""``rewardlab score``: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rewardlab._io import DataError
+from rewardlab._job import score_file
+from rewardlab._types import FieldMap
+from rewardlab.cli._common import err, fail, load_reward
+
+
+def score(
+    input: Path = typer.Argument(..., help="Input rows: .jsonl or .parquet."),
+    reward: str = typer.Option(..., "--reward", "-r", help="Reward name, signature, or spec file."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file (.jsonl or .parquet)."),
+    param: list[str] = typer.Option(None, "--param", "-p", help="Reward parameter key=value (repeatable)."),
+    completion_field: str = typer.Option("completion", help="Input field holding the completion."),
+    prompt_field: str = typer.Option("prompt", help="Input field holding the prompt."),
+    reference_field: str = typer.Option("reference", help="Input field holding the reference answer."),
+    id_field: str = typer.Option("id", help="Input field holding a row id."),
+    output_field: str = typer.Option("reward", help="Name of the added reward column (and prefix of the others)."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
+    timeout: float = typer.Option(None, help="Per-sample deadline in seconds for isolated rewards."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run into the same output."),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows instead of stopping."),
+    bad_rows: Path = typer.Option(None, help="Where skipped rows are recorded (default OUTPUT.bad.jsonl)."),
+    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+) -> None:
+    """Score every row of INPUT with a reward and write OUTPUT, same rows in the same order."""
+    loaded = load_reward(reward, param, timeout)
+    fields = FieldMap(completion=completion_field, prompt=prompt_field, reference=reference_field, id=id_field)
+    try:
+        summary = score_file(
+            input,
+            output,
+            loaded,
+            fields=fields,
+            workers=workers,
+            resume=resume,
+            skip_bad_rows=skip_bad_rows,
+            bad_rows_path=bad_rows,
+            output_field=output_field,
+            progress=progress,
+            timeout=timeout,
+        )
+    except DataError as exc:
+        fail(f"{exc}\nrows before it were written to {output}; fix the row and re-run with --resume to continue")
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc), 2)
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())) or "none"
+    mean = "n/a" if summary.mean is None else f"{summary.mean:.4f}"
+    resumed = f" (resumed after {summary.resumed_from})" if summary.resumed_from else ""
+    skipped = f", {summary.bad_rows} bad rows skipped" if summary.bad_rows else ""
+    rate = summary.rows / summary.seconds if summary.seconds > 0 else 0.0
+    err.print(
+        f"scored {summary.rows} rows{resumed} in {summary.seconds:.1f}s ({rate:,.0f} rows/s): "
+        f"{statuses}; mean {mean}{skipped} -> {output}"
+    )
