@@ -10,7 +10,6 @@ import threading
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Union, overload
 
 from rewardlab._types import Sample, Score, Status, as_sample
@@ -54,7 +53,7 @@ class Reward:
         description: str = "",
     ) -> None:
         self.name = name
-        self.params = MappingProxyType(dict(params or {}))
+        self.params = dict(params or {})
         self.range = range
         self.description = description
 
@@ -192,6 +191,8 @@ def _coerce_result(result: Any) -> Score:
 
 
 def _error_from(exc: BaseException) -> Score:
+    if isinstance(exc, MemoryError):
+        return Score.error("memory limit exceeded (MemoryError)")
     return Score.error(f"{type(exc).__name__}: {exc}"[:500])
 
 

@@ -6,7 +6,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from types import MappingProxyType
 from typing import Any, Union
 
 Message = Mapping[str, Any]
@@ -37,7 +36,6 @@ class Status(str, Enum):
         return self.value
 
 
-_EMPTY: Mapping[str, float] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +60,7 @@ class Score:
 
     value: float | None
     status: Status = Status.OK
-    components: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    components: Mapping[str, float] = field(default_factory=dict)
     reason: str = ""
     signature: str = ""
 
@@ -78,30 +76,28 @@ class Score:
             object.__setattr__(self, "value", value)
         elif self.value is not None:
             raise ValueError(f"only status 'ok' carries a value; got value={self.value!r} with {status}")
-        if self.components is not _EMPTY:
-            object.__setattr__(
-                self, "components", MappingProxyType({str(k): float(v) for k, v in self.components.items()})
-            )
+        if self.components:
+            object.__setattr__(self, "components", {str(k): float(v) for k, v in self.components.items()})
 
     @classmethod
     def ok(cls, value: float, *, components: Mapping[str, float] | None = None, reason: str = "") -> Score:
         """A computed reward."""
-        return cls(value, Status.OK, components or _EMPTY, reason)
+        return cls(value, Status.OK, dict(components or {}), reason)
 
     @classmethod
     def abstain(cls, reason: str, *, components: Mapping[str, float] | None = None) -> Score:
         """The reward does not apply to this sample."""
-        return cls(None, Status.ABSTAIN, components or _EMPTY, reason)
+        return cls(None, Status.ABSTAIN, dict(components or {}), reason)
 
     @classmethod
     def error(cls, reason: str) -> Score:
         """The verifier failed; this says nothing about the completion."""
-        return cls(None, Status.ERROR, _EMPTY, reason)
+        return cls(None, Status.ERROR, {}, reason)
 
     @classmethod
     def timeout(cls, reason: str) -> Score:
         """The verifier overran its deadline."""
-        return cls(None, Status.TIMEOUT, _EMPTY, reason)
+        return cls(None, Status.TIMEOUT, {}, reason)
 
     @property
     def is_ok(self) -> bool:
@@ -125,7 +121,7 @@ class Score:
         return cls(
             data.get("value"),
             Status(data.get("status", "ok")),
-            data.get("components") or _EMPTY,
+            dict(data.get("components") or {}),
             data.get("reason", ""),
             data.get("signature", ""),
         )
