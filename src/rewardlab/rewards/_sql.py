@@ -1,0 +1,387 @@
+"""Text-to-SQL rewards: execution accuracy on a real database, plus partial rewards.
+
+``sql`` runs the predicted and the reference query on the sample's database
+(read-only, bounded; see `rewardlab.rewards._sql_engine`) and scores 1 when the
+results are the same (`compare_results` gives the exact semantics). The partial
+rewards give denser signal (Reasoning-SQL, PaVeRL-SQL): ``sql_syntax``,
+``sql_schema_link``, ``sql_ngram`` and ``sql_partial_match``.
+
+Where the database comes from, for every reward that needs one: the sample's
+``db`` field (a path; relative paths are taken under ``db_root`` when given,
+else under the working directory), or its ``db_id`` field under ``db_root``
+(``<db_root>/<id>/<id>.sqlite`` as in Spider and BIRD, or ``<db_root>/<id>.sqlite``;
+``.db``/``.sqlite3`` too, and ``.duckdb`` for DuckDB).
+
+Statuses: a wrong, failing, refused, too slow or too large prediction is a
+scored 0 with the reason. A missing reference or database field is
+``abstain``; a reference query that fails, times out or exceeds the caps on its
+own database is ``abstain`` (the policy is not blamed for a broken gold query).
+A database file that is missing or unreadable is ``error``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rewardlab._reward import reward
+from rewardlab._types import Sample, Score
+from rewardlab.rewards._sql_compare import DEFAULT_FLOAT_TOL, compare_results, partial_match
+from rewardlab.rewards._sql_engine import (
+    DEFAULT_MAX_MEMORY_MB,
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    DatabaseUnavailable,
+    Engine,
+    Execution,
+    QueryLimits,
+    database_key,
+    read_schema,
+    run_query,
+)
+from rewardlab.rewards._sql_static import (
+    extract_query,
+    has_top_level_order_by,
+    jaccard,
+    ngrams,
+    parse_query,
+    query_tokens,
+    schema_items,
+)
+
+REFERENCE_CACHE_SIZE = 256
+"""Reference results kept in memory per process. In GRPO the G completions of a
+prompt share one reference; caching runs it once per group, not G times."""
+
+REFERENCE_CACHE_MAX_ROWS = 10_000
+"""Larger reference results are not cached (bounded memory: at most
+REFERENCE_CACHE_SIZE x this many rows)."""
+
+_DB_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "sqlite": (".sqlite", ".db", ".sqlite3"),
+    "duckdb": (".duckdb", ".db"),
+}
+_DIALECTS: dict[str, str] = {"sqlite": "sqlite", "duckdb": "duckdb"}
+
+
+class _Unavailable(Exception):
+    """The sample cannot be scored; carries the Score that says why."""
+
+    def __init__(self, score: Score) -> None:
+        super().__init__(score.reason)
+        self.score = score
+
+
+def resolve_database(
+    sample: Sample,
+    *,
+    engine: Engine = "sqlite",
+    db_root: str | None = None,
+    db_field: str = "db",
+    db_id_field: str = "db_id",
+) -> Path:
+    """The database file a sample names (see the module docstring for the rules).
+
+    Raises:
+        _Unavailable: with an ``abstain`` score when the sample names no
+            database, an ``error`` score when the name is malformed or the
+            file does not exist.
+    """
+    value = sample.get(db_field)
+    if value not in (None, ""):
+        if not isinstance(value, str):
+            raise _Unavailable(Score.error(f"field {db_field!r} must be a path string, got {type(value).__name__}"))
+        path = Path(value).expanduser()
+        if not path.is_absolute() and db_root:
+            path = Path(db_root).expanduser() / path
+        if not path.is_file():
+            raise _Unavailable(Score.error(f"field {db_field!r}: database file {str(path)!r} not found"))
+        return path
+    db_id = sample.get(db_id_field)
+    if db_id in (None, ""):
+        return _no_database(db_field, db_id_field)
+    if not db_root:
+        raise _Unavailable(Score.error(f"field {db_id_field!r} is set but the reward has no db_root parameter"))
+    name = str(db_id)
+    if not _DB_ID.match(name) or ".." in name:
+        raise _Unavailable(Score.error(f"field {db_id_field!r}: {name!r} is not a database id (letters, digits, _.-)"))
+    root = Path(db_root).expanduser()
+    tried = []
+    for suffix in _SUFFIXES[engine]:
+        for candidate in (root / name / f"{name}{suffix}", root / f"{name}{suffix}"):
+            if candidate.is_file():
+                return candidate
+            tried.append(str(candidate))
+    raise _Unavailable(Score.error(f"field {db_id_field!r}: no database {name!r} under {str(root)!r} (tried {tried[0]}, ...)"))
+
+
+def _no_database(db_field: str, db_id_field: str) -> NoReturn:
+    raise _Unavailable(Score.abstain(f"no database: the sample has neither {db_field!r} nor {db_id_field!r}"))
+
+
+def _reference_query(sample: Sample) -> str:
+    ref = sample.reference
+    if ref is None or (isinstance(ref, str) and not ref.strip()):
+        raise _Unavailable(Score.abstain("no reference query"))
+    if not isinstance(ref, str):
+        raise _Unavailable(Score.error(f"reference must be a SQL string, got {type(ref).__name__}"))
+    return extract_query(ref)
+
+
+# -- reference results, cached per process ------------------------------------------------
+
+_REF_CACHE: OrderedDict[tuple[Any, ...], Execution] = OrderedDict()
+_REF_LOCK = threading.Lock()
+
+
+def _run_reference(engine: Engine, path: Path, query: str, limits: QueryLimits) -> Execution:
+    key = (database_key(engine, path), query, limits.max_rows, limits.max_memory_mb)
+    with _REF_LOCK:
+        hit = _REF_CACHE.get(key)
+        if hit is not None:
+            _REF_CACHE.move_to_end(key)
+            return hit
+    result = run_query(engine, path, query, limits)
+    # Only deterministic outcomes are kept: a timeout may pass on a less loaded machine.
+    if result.outcome in ("ok", "failed", "refused") and len(result.rows) <= REFERENCE_CACHE_MAX_ROWS:
+        with _REF_LOCK:
+            _REF_CACHE[key] = result
+            while len(_REF_CACHE) > REFERENCE_CACHE_SIZE:
+                _REF_CACHE.popitem(last=False)
+    return result
+
+
+def _executions(
+    sample: Sample,
+    engine: Engine,
+    db_root: str | None,
+    db_field: str,
+    db_id_field: str,
+    limits: QueryLimits,
+) -> tuple[Execution, Execution, str]:
+    """Run reference then prediction; raise `_Unavailable` when the sample cannot be judged."""
+    reference = _reference_query(sample)
+    path = resolve_database(sample, engine=engine, db_root=db_root, db_field=db_field, db_id_field=db_id_field)
+    try:
+        ref = _run_reference(engine, path, reference, limits)
+        if not ref.ok:
+            raise _Unavailable(Score.abstain(f"reference query does not run ({ref.outcome}): {ref.message}"))
+        predicted = extract_query(sample.completion_text)
+        pred = run_query(engine, path, predicted, limits)
+    except DatabaseUnavailable as exc:
+        raise _Unavailable(Score.error(str(exc))) from exc
+    return ref, pred, reference
+
+
+def _prediction_failure(pred: Execution) -> Score:
+    labels = {
+        "refused": "prediction refused",
+        "timeout": "prediction timed out",
+        "too_many_rows": "prediction returned too many rows",
+        "memory": "prediction exceeded the memory cap",
+        "failed": "prediction failed",
+    }
+    return Score.ok(0.0, reason=f"{labels.get(pred.outcome, pred.outcome)}: {pred.message}"[:500])
+
+
+@reward(name="sql", range=(0.0, 1.0))
+def sql(
+    sample: Sample,
+    *,
+    engine: Engine = "sqlite",
+    db_root: str | None = None,
+    db_field: str = "db",
+    db_id_field: str = "db_id",
+    timeout: float = DEFAULT_TIMEOUT_S,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
+    float_tol: float = DEFAULT_FLOAT_TOL,
+) -> Score:
+    """Execution accuracy: 1 when the predicted query returns the reference query's result.
+
+    The predicted query is the last ```sql fenced block of the completion, else
+    the whole completion; exactly one read-only query runs. The reference is
+    the sample's ``reference`` (SQL text). Results are compared as multisets of
+    rows, or as sequences when the reference has a top-level ``ORDER BY``;
+    column names are ignored, column count and order matter, numbers compare by
+    value with ``float_tol``, NULL matches NULL (see `compare_results`).
+
+    Args:
+        engine: ``sqlite`` (default) or ``duckdb``.
+        db_root: Directory for ``db_id`` lookups and relative ``db`` paths.
+        db_field: Sample field holding a database path.
+        db_id_field: Sample field holding a database id (needs ``db_root``).
+        timeout: Deadline of each query in seconds.
+        max_rows: Row cap of each query.
+        max_memory_mb: Memory cap of each query in MiB.
+        float_tol: Tolerance between numbers when a float is involved.
+
+    Returns:
+        1.0 or 0.0 with the reason (a failing, refused, too slow or too large
+        prediction is 0); ``abstain`` when the reference or the database field
+        is missing or the reference itself does not run; ``error`` when the
+        database file is missing or unreadable.
+    """
+    limits = QueryLimits(timeout, max_rows, max_memory_mb)
+    try:
+        ref, pred, reference = _executions(sample, engine, db_root, db_field, db_id_field, limits)
+    except _Unavailable as exc:
+        return exc.score
+    if not pred.ok:
+        return _prediction_failure(pred)
+    ordered = has_top_level_order_by(reference, _DIALECTS[engine])
+    same, why = compare_results(
+        pred.rows,
+        ref.rows,
+        ordered=ordered,
+        float_tol=float_tol,
+        predicted_columns=pred.columns,
+        reference_columns=ref.columns,
+    )
+    return Score.ok(1.0) if same else Score.ok(0.0, reason=f"result differs: {why}")
+
+
+@reward(name="sql_partial_match", range=(0.0, 1.0))
+def sql_partial_match(
+    sample: Sample,
+    *,
+    engine: Engine = "sqlite",
+    db_root: str | None = None,
+    db_field: str = "db",
+    db_id_field: str = "db_id",
+    timeout: float = DEFAULT_TIMEOUT_S,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
+    float_tol: float = DEFAULT_FLOAT_TOL,
+) -> Score:
+    """Partial credit for result overlap: ``(row_f1 + column_f1) / 2`` (PaVeRL-SQL style).
+
+    Runs both queries like ``sql`` (same database rules, limits and statuses).
+    ``row_f1`` is the F1 of the multiset of predicted rows against the
+    reference rows; ``column_f1`` the F1 of columns matched one to one by
+    equal value multisets. Row order is ignored. Equals 1 exactly when the
+    results are equal as multisets; components ``row_f1`` and ``column_f1``.
+    """
+    limits = QueryLimits(timeout, max_rows, max_memory_mb)
+    try:
+        ref, pred, _ = _executions(sample, engine, db_root, db_field, db_id_field, limits)
+    except _Unavailable as exc:
+        return exc.score
+    if not pred.ok:
+        return _prediction_failure(pred)
+    value, components = partial_match(
+        pred.rows, ref.rows, predicted_columns=pred.columns, reference_columns=ref.columns, float_tol=float_tol
+    )
+    return Score.ok(value, components=components)
+
+
+@reward(name="sql_syntax", range=(0.0, 1.0))
+def sql_syntax(sample: Sample, *, dialect: str = "sqlite") -> Score:
+    """1 when the predicted query parses (sqlglot, ``dialect``) as exactly one query, else 0.
+
+    No database is touched. The query is extracted as for ``sql``. A statement
+    that is not a query (``DROP``, ``INSERT``, ``PRAGMA``...) scores 0. sqlglot
+    is more lenient than the engines in places, so 1 means "parses", not
+    "runs"; ``sql`` decides the latter.
+    """
+    query = extract_query(sample.completion_text)
+    parsed = parse_query(query, dialect)
+    return Score.ok(1.0) if parsed.expression is not None else Score.ok(0.0, reason=parsed.error)
+
+
+_SCHEMA_CACHE: OrderedDict[tuple[Any, ...], dict[str, frozenset[str]]] = OrderedDict()
+
+
+def _schema_of(sample: Sample, engine: Engine, db_root: str | None, db_field: str, db_id_field: str) -> Any:
+    try:
+        path = resolve_database(sample, engine=engine, db_root=db_root, db_field=db_field, db_id_field=db_id_field)
+        key = database_key(engine, path)
+    except (_Unavailable, DatabaseUnavailable):
+        return None  # schema linking still works on names alone
+    with _REF_LOCK:
+        if key in _SCHEMA_CACHE:
+            return _SCHEMA_CACHE[key]
+    try:
+        schema = read_schema(engine, path)
+    except DatabaseUnavailable:
+        return None
+    with _REF_LOCK:
+        _SCHEMA_CACHE[key] = schema
+        while len(_SCHEMA_CACHE) > REFERENCE_CACHE_SIZE:
+            _SCHEMA_CACHE.popitem(last=False)
+    return schema
+
+
+@reward(name="sql_schema_link", range=(0.0, 1.0))
+def sql_schema_link(
+    sample: Sample,
+    *,
+    dialect: str = "sqlite",
+    use_database: bool = True,
+    engine: Engine = "sqlite",
+    db_root: str | None = None,
+    db_field: str = "db",
+    db_id_field: str = "db_id",
+) -> Score:
+    """Schema linking: Jaccard overlap of the tables and columns the two queries use.
+
+    ``value = |P & R| / |P | R|`` where P and R are the sets of items
+    ``table:<name>`` and ``column:<table>.<name>`` read by the prediction and
+    the reference (via sqlglot's AST, aliases resolved per scope, names
+    lower-cased). With ``use_database`` and a database on the sample, its
+    schema attributes unqualified columns in multi-table queries and drops
+    output aliases; without it such columns count as ``?.<name>``. Components
+    ``tables`` and ``columns`` are the Jaccard of each kind alone. A
+    prediction that does not parse scores 0; a reference that does not parse
+    is ``abstain``.
+    """
+    try:
+        reference = _reference_query(sample)
+    except _Unavailable as exc:
+        return exc.score
+    ref = parse_query(reference, dialect)
+    if ref.expression is None:
+        return Score.abstain(f"reference does not parse: {ref.error}")
+    pred = parse_query(extract_query(sample.completion_text), dialect)
+    if pred.expression is None:
+        return Score.ok(0.0, reason=f"prediction does not parse: {pred.error}")
+    schema = _schema_of(sample, engine, db_root, db_field, db_id_field) if use_database else None
+    p, r = schema_items(pred.expression, schema), schema_items(ref.expression, schema)
+    p_all = {f"table:{t}" for t in p.tables} | {f"column:{c}" for c in p.columns}
+    r_all = {f"table:{t}" for t in r.tables} | {f"column:{c}" for c in r.columns}
+    return Score.ok(
+        jaccard(p_all, r_all),
+        components={"tables": jaccard(p.tables, r.tables), "columns": jaccard(p.columns, r.columns)},
+    )
+
+
+@reward(name="sql_ngram", range=(0.0, 1.0))
+def sql_ngram(sample: Sample, *, n: int = 2, dialect: str = "sqlite") -> Score:
+    """N-gram similarity of the normalised queries: Jaccard of their sets of token n-grams.
+
+    Tokens come from sqlglot's tokenizer for ``dialect``: keywords and
+    identifiers lower-cased, identifier quotes dropped, numbers canonical
+    (``180.0`` is ``180``), string literals as written, ``;`` dropped; a query
+    shorter than ``n`` tokens is one n-gram. ``value = |G(P) & G(R)| /
+    |G(P) | G(R)|``. Needs no database and no parse, so it rewards
+    near-misses that do not run.
+    """
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    try:
+        reference = _reference_query(sample)
+    except _Unavailable as exc:
+        return exc.score
+    predicted = extract_query(sample.completion_text)
+    if not predicted:
+        return Score.ok(0.0, reason="empty query")
+    p = ngrams(query_tokens(predicted, dialect), n)
+    r = ngrams(query_tokens(reference, dialect), n)
+    return Score.ok(jaccard(p, r))
+
+
+__all__ = ["extract_query", "resolve_database", "sql", "sql_ngram", "sql_partial_match", "sql_schema_link", "sql_syntax"]
