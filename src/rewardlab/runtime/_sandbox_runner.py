@@ -1,0 +1,334 @@
+"""The trusted program that runs *inside* the sandbox (stdlib only, no rewardlab import).
+
+Its source is passed to ``python -I -S -c``; it reads one job (JSON) from stdin
+and writes its findings as JSON lines to the result channel, a pipe whose
+descriptor number the job names. Protocol, one frame per line:
+
+- ``{"compile_error": "..."}``: the candidate code does not compile; nothing ran.
+- ``{"load_error": "..."}``: running the candidate module raised.
+- ``{"i": k, "value": <encoded>}``: call ``k`` returned this plain-data value.
+- ``{"i": k, "error": "..."}``: call ``k`` raised, or returned something that is not plain data.
+- ``{"i": k, "passed": true}``: trusted-test ``k`` ran to the end (``"error"`` when it did not).
+- ``{"i": k, "stdout": "...", "exit": n, "stderr": "...", "timeout": bool, "output_limit": bool}``:
+  the program's run on stdin case ``k``.
+- ``{"done": true, "child": "..."}``: the runner finished; ``child`` says how the candidate process ended.
+
+Candidate code never runs in this process. It runs in a forked child that holds
+only a private pipe back to this runner (the result channel is closed in the
+child before any candidate byte runs, and this process is made non-dumpable so
+the child cannot reopen it through ``/proc``). The runner checks every line the
+child sends and forwards only well-formed frames, in order. Whatever the child
+writes, it can at most claim a value for a call, which it could equally have
+returned: expected outputs are never sent into the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+
+FRAME_LIMIT = 4_000_000
+"""Largest single frame a child may send (bytes); a longer line is a protocol violation."""
+
+ENCODE_DEPTH = 100
+"""Deepest nesting of a returned value; deeper structures are rejected, not truncated."""
+
+ENCODE_ITEMS = 1_000_000
+"""Most elements a returned value may hold in total."""
+
+_PR_SET_DUMPABLE = 4
+_PR_SET_NO_NEW_PRIVS = 38
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _frame(fd: int, frame: dict) -> None:
+    _write_all(fd, (json.dumps(frame, ensure_ascii=True, separators=(",", ":")) + "\n").encode())
+
+
+def _prctl(option: int, value: int) -> bool:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, value, 0, 0, 0) == 0
+    except Exception:
+        return False
+
+
+def _confine(job: dict) -> None:
+    limits = job["limits"]
+    mb = 1024 * 1024
+
+    def cap(kind: int, value: int) -> None:
+        _, hard = resource.getrlimit(kind)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(kind, (value, value))
+
+    uid = job.get("uid")
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)  # clears every capability: the runner was root only to get here
+    cap(resource.RLIMIT_AS, limits["memory_mb"] * mb)
+    cap(resource.RLIMIT_NPROC, limits["processes"])
+    cap(resource.RLIMIT_NOFILE, limits["open_files"])
+    cap(resource.RLIMIT_FSIZE, limits["file_size_mb"] * mb)
+    cap(resource.RLIMIT_CORE, 0)
+    cap(resource.RLIMIT_CPU, max(1, int(limits["cpu_s"] + 0.999)))
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    _prctl(_PR_SET_DUMPABLE, 0)
+
+
+# -- plain-data encoding -------------------------------------------------------
+# Exact types only: a subclass of int or list can override __eq__ and claim to
+# equal anything, so it is refused here and never reaches the comparison.
+def _encode(value, depth=0, budget=None, _type=type, _len=len, _repr=repr):
+    if budget is None:
+        budget = [ENCODE_ITEMS]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError(f"value has more than {ENCODE_ITEMS} elements")
+    if depth > ENCODE_DEPTH:
+        raise ValueError(f"value is nested deeper than {ENCODE_DEPTH}")
+    kind = _type(value)
+    if value is None or kind is bool or kind is str:
+        return value
+    if kind is int:
+        return value if -(2**53) < value < 2**53 else {"$int": str(value)}
+    if kind is float:
+        if value != value or value in (float("inf"), float("-inf")):
+            return {"$float": _repr(value)}
+        return value
+    if kind is list:
+        return [_encode(v, depth + 1, budget) for v in value]
+    if kind is tuple:
+        return {"$tuple": [_encode(v, depth + 1, budget) for v in value]}
+    if kind is dict:
+        return {"$dict": [[_encode(k, depth + 1, budget), _encode(v, depth + 1, budget)] for k, v in value.items()]}
+    if kind is set or kind is frozenset:
+        return {"$" + kind.__name__: [_encode(v, depth + 1, budget) for v in value]}
+    if kind is bytes:
+        return {"$bytes": value.hex()}
+    if kind is complex:
+        return {"$complex": [_encode(value.real, depth + 1, budget), _encode(value.imag, depth + 1, budget)]}
+    raise TypeError(f"returned a {kind.__name__!s} object, which is not plain data")
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except BaseException:
+        text = type(exc).__name__
+    return text[:300]
+
+
+# -- the candidate process -------------------------------------------------------
+def _child(job: dict, code, out: int) -> None:
+    ns: dict = {"__name__": "__candidate__", "__builtins__": __builtins__}
+    try:
+        exec(code, ns)
+    except BaseException as exc:  # SystemExit included: exiting is not passing
+        _frame(out, {"load_error": _describe(exc)})
+        return
+    mode = job["mode"]
+    entry = job.get("entry_point")
+    env = dict(ns)
+    if job.get("setup"):
+        try:
+            exec(compile(job["setup"], "<setup>", "exec"), env)
+        except BaseException as exc:
+            _frame(out, {"load_error": "test setup failed: " + _describe(exc)})
+            return
+    if entry:
+        if entry not in ns:
+            _frame(out, {"load_error": f"NameError: the code defines no {entry!r}"})
+            return
+        env["candidate"] = ns[entry]
+    for index, item in enumerate(job["items"]):
+        try:
+            if mode == "calls":
+                if "expr" in item:
+                    result = eval(compile(item["expr"], f"<call {index}>", "eval"), env)
+                else:
+                    target = ns[item["fn"]] if item.get("fn") else env["candidate"]
+                    result = target(*item.get("args", []), **item.get("kwargs", {}))
+                frame = {"i": index, "value": _encode(result)}
+            else:
+                exec(compile(item["source"], f"<test {index}>", "exec"), env)
+                frame = {"i": index, "passed": True}
+        except BaseException as exc:
+            frame = {"i": index, "error": _describe(exc)}
+        try:
+            encoded = json.dumps(frame, ensure_ascii=True, separators=(",", ":"))
+        except BaseException as exc:
+            encoded = json.dumps({"i": index, "error": "result not serialisable: " + _describe(exc)})
+        _write_all(out, (encoded + "\n").encode())
+    _frame(out, {"end": True})
+
+
+def _valid(frame: object, expected_index: int) -> bool:
+    if not isinstance(frame, dict):
+        return False
+    if "i" in frame:
+        return frame["i"] == expected_index and len(frame) == 2 and ("value" in frame or "error" in frame or frame.get("passed") is True)
+    return (set(frame) == {"load_error"} and isinstance(frame["load_error"], str)) or frame == {"end": True}
+
+
+def _run_in_child(job: dict, channel: int) -> str:
+    try:
+        code = compile(job["code"], "<candidate>", "exec")
+    except BaseException as exc:
+        line = getattr(exc, "lineno", None)
+        _frame(channel, {"compile_error": _describe(exc) + (f" (line {line})" if line else "")})
+        return "not started"
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.close(channel)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+            _child(job, code, write_end)
+        finally:
+            os._exit(0)  # lingering threads of the candidate must not keep it alive
+    os.close(write_end)
+    expected = 0
+    buffer = b""
+    finished = False
+    while not finished:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            try:
+                frame = json.loads(line)
+            except ValueError:
+                frame = None
+            if not _valid(frame, expected):
+                _frame(channel, {"violation": "malformed frame from the candidate process"})
+                finished = True
+                break
+            if "end" in frame:
+                finished = True
+                break
+            _write_all(channel, line + b"\n")
+            if "load_error" in frame:
+                finished = True
+                break
+            expected += 1
+        if len(buffer) > FRAME_LIMIT:
+            _frame(channel, {"violation": f"frame longer than {FRAME_LIMIT} bytes"})
+            break
+    if finished:
+        _kill_others()
+        os.waitpid(pid, 0)
+        return "finished"
+    done, status = os.waitpid(pid, os.WNOHANG)
+    _kill_others()
+    if not done:
+        _, status = os.waitpid(pid, 0)
+        return "closed its channel and was killed"
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit code {os.WEXITSTATUS(status)}"
+
+
+def _kill_others() -> None:
+    # Every other process this user can signal in the sandbox's PID namespace:
+    # grandchildren that outlived the candidate, background loops, fork bombs.
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+# -- stdin/stdout programs -------------------------------------------------------
+def _run_program(job: dict, channel: int) -> str:
+    try:
+        compile(job["code"], "<candidate>", "exec")
+    except BaseException as exc:
+        line = getattr(exc, "lineno", None)
+        _frame(channel, {"compile_error": _describe(exc) + (f" (line {line})" if line else "")})
+        return "not started"
+    import subprocess
+
+    limits = job["limits"]
+    case_timeout = float(job.get("case_timeout_s") or limits["wall_s"])
+    cap = int(limits["output_bytes"])
+    for index, item in enumerate(job["items"]):
+        with open("prog.py", "w", encoding="utf-8") as fh:
+            fh.write(job["code"])
+        with open(".stdin", "wb") as fh:
+            fh.write(item["stdin"].encode())
+        with open(".stdin", "rb") as stdin:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "prog.py"],
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                close_fds=True,
+            )
+        outs = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+        open_fds = set(outs)
+        deadline = time.monotonic() + case_timeout
+        timed_out = over = False
+        while open_fds:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select(list(open_fds), [], [], left)
+            for fd in ready:
+                data = os.read(fd, 65536)
+                if not data:
+                    open_fds.discard(fd)
+                    continue
+                outs[fd] += data
+                if len(outs[fd]) > cap:
+                    over = True
+            if over:
+                break
+        _kill_others()
+        code = proc.wait()
+        stdout = bytes(outs[proc.stdout.fileno()][:cap]).decode("utf-8", "replace")
+        stderr = bytes(outs[proc.stderr.fileno()][-2000:]).decode("utf-8", "replace")
+        proc.stdout.close()
+        proc.stderr.close()
+        _frame(
+            channel,
+            {"i": index, "stdout": stdout, "exit": code, "stderr": stderr, "timeout": timed_out, "output_limit": over},
+        )
+    return "finished"
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.buffer.read())
+    channel = int(job["channel_fd"])
+    os.set_inheritable(channel, False)
+    os.chdir(job.get("workdir", "/sandbox"))
+    _confine(job)
+    if job["mode"] == "stdin":
+        child = _run_program(job, channel)
+    else:
+        child = _run_in_child(job, channel)
+    _frame(channel, {"done": True, "child": child})
+
+
+main()
