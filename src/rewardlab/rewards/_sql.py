@@ -60,6 +60,14 @@ REFERENCE_CACHE_MAX_ROWS = 10_000
 """Larger reference results are not cached (bounded memory: at most
 REFERENCE_CACHE_SIZE x this many rows)."""
 
+HARD_DEADLINE_S = 2 * DEFAULT_TIMEOUT_S + 5.0
+"""Per-sample deadline of the worker process that runs ``sql`` and
+``sql_partial_match`` (two queries plus start-up slack). The progress handler
+stops a slow query at its own ``timeout`` and scores 0; this outer kill is the
+backstop for the rare single engine instruction that runs long (``instr`` on
+two long strings), and reports status ``timeout``. Raise it (``--timeout``, or
+``with_timeout``) when raising the per-query ``timeout`` above 5 s."""
+
 _DB_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _SUFFIXES: dict[str, tuple[str, ...]] = {
     "sqlite": (".sqlite", ".db", ".sqlite3"),
@@ -188,7 +196,7 @@ def _prediction_failure(pred: Execution) -> Score:
     return Score.ok(0.0, reason=f"{labels.get(pred.outcome, pred.outcome)}: {pred.message}"[:500])
 
 
-@reward(name="sql", range=(0.0, 1.0))
+@reward(name="sql", range=(0.0, 1.0), isolated=True, timeout=HARD_DEADLINE_S)
 def sql(
     sample: Sample,
     *,
@@ -245,7 +253,7 @@ def sql(
     return Score.ok(1.0) if same else Score.ok(0.0, reason=f"result differs: {why}")
 
 
-@reward(name="sql_partial_match", range=(0.0, 1.0))
+@reward(name="sql_partial_match", range=(0.0, 1.0), isolated=True, timeout=HARD_DEADLINE_S)
 def sql_partial_match(
     sample: Sample,
     *,

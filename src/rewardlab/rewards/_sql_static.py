@@ -11,6 +11,10 @@ MAX_COMPLETION_CHARS = 200_000
 """Longest completion searched for a fenced block; longer text is cut first
 (the regex is linear, this just bounds it)."""
 
+MAX_PARSE_CHARS = 20_000
+"""Longest query text given to sqlglot (pure Python: parse time grows with
+length); the same cap as the engine's, so nothing longer is ever executed."""
+
 _FENCE = re.compile(r"```[ \t]*(?:sql|sqlite|duckdb)[ \t]*\r?\n(.*?)```", re.IGNORECASE | re.DOTALL)
 
 
@@ -47,6 +51,8 @@ def has_top_level_order_by(query: str, dialect: str = "sqlite") -> bool:
     """
     from sqlglot.tokens import TokenType
 
+    if len(query) > MAX_PARSE_CHARS:
+        return False
     try:
         tokens = _dialect(dialect).tokenize(query)
     except Exception:
@@ -78,6 +84,8 @@ def parse_query(query: str, dialect: str = "sqlite") -> Parsed:
 
     if not query.strip():
         return Parsed(None, "empty query")
+    if len(query) > MAX_PARSE_CHARS:
+        return Parsed(None, f"query longer than {MAX_PARSE_CHARS} characters")
     try:
         statements = [s for s in sqlglot.parse(query, read=dialect) if s is not None]
     except RecursionError:
@@ -167,6 +175,7 @@ def query_tokens(query: str, dialect: str = "sqlite") -> list[str]:
     Text the tokenizer rejects falls back to lower-cased whitespace words."""
     from sqlglot.tokens import TokenType
 
+    query = query[:MAX_PARSE_CHARS]
     try:
         tokens = _dialect(dialect).tokenize(query)
     except Exception:
