@@ -242,7 +242,8 @@ def score_file(
     encode = writer.format == "jsonl"
     isolated = reward.isolated
     size = chunk_rows or (ISOLATED_CHUNK_ROWS * max(1, workers) if isolated else INLINE_CHUNK_ROWS)
-    pool = WorkerPool(workers, timeout=timeout) if isolated else None
+    # No --timeout: the pool's default applies (an isolated reward's own timeout still wins per call).
+    pool = (WorkerPool(workers, timeout=timeout) if timeout else WorkerPool(workers)) if isolated else None
     chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated else None
     rows = _skip_done(
         iter_raw_rows(path),
