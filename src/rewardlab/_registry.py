@@ -25,11 +25,13 @@ _BUILTIN_MODULES: dict[str, str] = {
     "repetition": "rewardlab.rewards._text",
     "format": "rewardlab.rewards._format",
     "overlong": "rewardlab.rewards._format",
+    "compose": "rewardlab.compose._spec",
     "sql": "rewardlab.rewards._sql",
     "sql_partial_match": "rewardlab.rewards._sql",
     "sql_syntax": "rewardlab.rewards._sql",
     "sql_schema_link": "rewardlab.rewards._sql",
     "sql_ngram": "rewardlab.rewards._sql",
+    "math": "rewardlab.rewards._math",
 }
 
 _REGISTRY: dict[str, Reward] = {}

@@ -233,12 +233,15 @@ class FunctionReward(Reward):
         batched: bool,
         isolated: bool,
         timeout: float | None,
+        uses_pool: bool = False,
     ) -> None:
         super().__init__(name, params, range=range, description=description)
         self.fn = fn
         self.declared = declared
         self.batched = batched
-        self.isolated = isolated
+        self.uses_pool = uses_pool
+        self.isolated = isolated or uses_pool
+        self._isolated_calls = isolated
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)
 
@@ -257,8 +260,9 @@ class FunctionReward(Reward):
             range=self.range,
             description=self.description,
             batched=self.batched,
-            isolated=self.isolated,
+            isolated=self._isolated_calls,
             timeout=self.timeout,
+            uses_pool=self.uses_pool,
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -266,7 +270,13 @@ class FunctionReward(Reward):
         return (_rebuild_function_reward, (self.name, self.fn.__module__, dict(self.params), self.timeout))
 
     def with_timeout(self, timeout: float | None) -> FunctionReward:
-        """The same reward with another per-sample deadline (isolated rewards only)."""
+        """The same reward with another per-sample deadline.
+
+        Rewards that manage their own deadline declare a ``timeout`` parameter,
+        which is set instead.
+        """
+        if "timeout" in self.declared and timeout is not None:
+            return self(timeout=timeout)
         clone = self()
         clone.timeout = timeout
         return clone
@@ -323,6 +333,14 @@ class FunctionReward(Reward):
         from rewardlab.runtime._pool import default_pool
 
         pool = pool or default_pool()
+        if self.uses_pool:
+            try:
+                results = list(self.fn(list(samples), pool=pool, **self.params))
+            except Exception as exc:
+                return [_error_from(exc)] * len(samples)
+            if len(results) != len(samples):
+                return [Score.error(f"returned {len(results)} results for {len(samples)} samples")] * len(samples)
+            return [_coerce_result(r) for r in results]
         ref = (self.name, self.fn.__module__, dict(self.params))
         module = self.fn.__module__
         if self.batched:
@@ -384,6 +402,7 @@ def reward(
     timeout: float | None = None,
     description: str | None = None,
     register: bool = True,
+    uses_pool: bool = False,
 ) -> Callable[[Callable[..., Any]], FunctionReward]: ...
 
 
@@ -398,6 +417,7 @@ def reward(
     timeout: float | None = None,
     description: str | None = None,
     register: bool = True,
+    uses_pool: bool = False,
 ) -> FunctionReward | Callable[[Callable[..., Any]], FunctionReward]:
     """Turn a scoring function into a registered, loadable `Reward`.
 
@@ -417,6 +437,10 @@ def reward(
             the pool's, 10 s).
         description: One line for ``rewardlab list`` (default: the docstring's first line).
         register: Add it to the registry so ``rewardlab.load(name)`` finds it.
+        uses_pool: The (batched) function dispatches its own heavy work to the
+            runtime: it is called in the caller's process with a ``pool``
+            keyword argument (a `rewardlab.runtime.WorkerPool`), and is expected
+            to give that work deadlines through ``pool.call``/``pool.map``.
 
     Example:
         >>> @reward(name="shouty")
@@ -435,10 +459,13 @@ def reward(
         items = list(sig.parameters.values())
         if not items or items[0].kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
             raise TypeError(f"{func.__qualname__}: a reward function takes the sample(s) as its first argument")
+        if uses_pool and not batched:
+            raise TypeError(f"{func.__qualname__}: uses_pool=True needs batched=True")
         declared = {
             p.name: _Param(p.name, p.default, hints.get(p.name, p.annotation))
             for p in items[1:]
             if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+            and not (uses_pool and p.name == "pool")
         }
         defaults = {p.name: p.default for p in declared.values() if not p.required}
         doc = inspect.getdoc(func) or ""
@@ -452,6 +479,7 @@ def reward(
             batched=batched,
             isolated=isolated,
             timeout=timeout,
+            uses_pool=uses_pool,
         )
         built.__doc__ = func.__doc__
         if register:

@@ -1,0 +1,484 @@
+"""Final-answer extraction and hedge detection for free-text completions.
+
+These are policy, not parsing: which part of a completion is the answer it
+commits to, and whether that answer hedges. Parsing and mathematical equality
+are left to math-verify. Every scan here is linear in the input length, so a
+megabyte completion costs milliseconds, and every cap is a named constant.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MAX_COMPLETION_CHARS = 4_000_000
+"""Completions longer than this are refused (about a million tokens, far beyond
+any reasoning trace a model produces; the scans below would still be linear)."""
+
+MAX_ANSWER_CHARS = 1_000
+"""A final answer longer than this is not an answer but a dump; parsing it with
+sympy could take seconds, so it scores 0 with a reason."""
+
+MAX_ANSWER_NESTING = 40
+"""Bracket nesting deeper than this in a final answer is refused: latex2sympy and
+sympy recurse per level and slow down sharply long before Python's recursion limit."""
+
+SHORT_COMPLETION_CHARS = 300
+"""With no box, answer tag or answer line, a one-line completion at most this long
+is read whole as the answer (``"3/4"``, ``"The sum is $x+1$"``: prose around a
+single math block or a single number is dropped); longer text must commit
+through an anchor or a concluding sentence."""
+
+MAX_LINE_ANSWER_CHARS = 200
+"""An answer line (``The answer is X``) keeps at most this much of X; past it the
+line is prose, not an answer."""
+
+_BOX_COMMANDS = ("\\boxed", "\\fbox")
+_THINK_OPEN = re.compile(r"<think\s*>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think\s*>", re.IGNORECASE)
+_ANSWER_TAG = re.compile(r"<answer\s*>(.*?)</answer\s*>", re.IGNORECASE | re.DOTALL)
+
+# Answer lines, most specific first; the one that occurs last in the text wins.
+_ANSWER_LINES = [
+    re.compile(r"^[ \t]*#{4}[ \t]*(?P<a>[^\n]+)", re.MULTILINE),
+    re.compile(r"final[ \t]+answer[ \t]*(?:is|was|=|:)?[ \t]*:?[ \t]*(?P<a>[^\n]+)", re.IGNORECASE),
+    re.compile(r"\bthe[ \t]+(?:correct[ \t]+)?answer[ \t]+is[ \t]*:?[ \t]*(?P<a>[^\n]+)", re.IGNORECASE),
+    re.compile(r"^[ \t]*\**answer\**[ \t]*(?:[:：]|(?=[$\\]))[ \t]*(?P<a>[^\n]+)", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"^[ \t]*A[ \t]*:[ \t]*(?P<a>[^\n]+)", re.MULTILINE),
+]
+
+# Text that talks to the grader instead of answering. Phrased narrowly: worked
+# solutions say "this is correct" to themselves, never "mark this as correct".
+_GRADER_ADDRESS = re.compile(
+    r"(?:\b(?:mark|grade|score|count|treat|consider|evaluate)\s+(?:this|it|my\s+answer|the\s+answer|the\s+response)"
+    r"\s+(?:as\s+)?(?:correct|right|true|full)"
+    r"|\bignore\s+(?:the|any|all|previous|prior|above)\s+(?:\w+\s+){0,2}"
+    r"(?:reference|instructions?|answers?|ground\s*truth|rubric|grader)"
+    r"|\b(?:dear|attention|note\s+to\s+(?:the)?)\s*(?:grader|judge|evaluator|verifier|checker)"
+    r"|\b(?:grader|judge|evaluator|verifier|checker)\s*[:,]\s*(?:please|this|the|mark|give|ignore)"
+    r"|\bgive\s+(?:me|this|it)\s+(?:full|maximum|max|perfect)\s+(?:credit|score|marks|points|reward)"
+    r"|\bthe\s+reference\s+(?:answer\s+|solution\s+)?(?:is|was)\s+(?:wrong|incorrect|mistaken)"
+    r"|\b(?:output|return|respond\s+with)\s+(?:true|yes|correct)\b(?:\s+(?:for|to)\s+this)?"
+    r"|\bthis\s+answer\s+(?:must|should)\s+be\s+(?:marked|graded|scored|judged)\s+(?:as\s+)?correct)",
+    re.IGNORECASE,
+)
+
+_NUMBER = r"[-+−]?\$?\s?(?:\d+(?:[.,]\d+)*|\.\d+)\s?(?:\\?%)?"
+_BARE_NUMBERS = re.compile(rf"^\s*{_NUMBER}(?:\s+{_NUMBER})+\s*$")
+_THOUSANDS_SPACE = re.compile(r"^\s*[-+]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:\.\d+)?\s*$")
+_CONNECTIVE = re.compile(
+    r"^(?:\s|\$|,|;|\.|\\quad|\\qquad|\\,|\\;|\\text\s*\{\s*(?:and|or)?\s*\}|\band\b|\bor\b|&|\\\\|\\\]|\\\[|\\\(|\\\))*$",
+    re.IGNORECASE,
+)
+_OR_WORDS = re.compile(r"\\text\s*\{\s*(?:or|and)\s*\}|\bor\b|\band\b|\\lor\b|\\vee\b|\\mathrm\{or\}", re.IGNORECASE)
+_PLUS_MINUS = re.compile(r"\\pm\b|±|\\mp\b|∓")
+_LATEX_SPACING = re.compile(r"\\[,;:! ]|\\q?quad\b|~")
+
+
+@dataclass(frozen=True, slots=True)
+class FinalAnswer:
+    """The answer a completion commits to.
+
+    Attributes:
+        text: The answer (box content, tag content, or answer-line text), or
+            ``None`` when the completion commits to nothing.
+        source: ``boxed``, ``answer_tag``, ``answer_line``, ``whole``,
+            ``conclusion`` (a last sentence ``Therefore, ... is X.``) or ``none``.
+        candidates: When several boxes stand together at the end (``\\boxed{1}
+            and \\boxed{2}``), each of them; ``text`` then joins them with commas.
+        refused: Why the completion was not read (too long), if it was not.
+    """
+
+    text: str | None
+    source: str
+    candidates: tuple[str, ...] = field(default_factory=tuple)
+    refused: str = ""
+
+
+def strip_thinking(text: str) -> str:
+    """The part of a completion outside ``<think>...</think>``.
+
+    Text after the last ``</think>`` counts (templates often open ``<think>`` in
+    the prompt); an unclosed ``<think>`` hides everything after it.
+    """
+    closes = list(_THINK_CLOSE.finditer(text))
+    if closes:
+        text = text[closes[-1].end() :]
+    opened = _THINK_OPEN.search(text)
+    if opened:
+        text = text[: opened.start()]
+    return text
+
+
+def _balanced(text: str, start: int) -> int | None:
+    """Index just past the brace group opening at ``text[start] == '{'``."""
+    depth = 0
+    i = start
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n:
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
+def find_boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every ``\\boxed{...}`` / ``\\fbox{...}`` as ``(start, end, content)``, in order."""
+    found: list[tuple[int, int, str]] = []
+    for command in _BOX_COMMANDS:
+        pos = text.find(command)
+        while pos != -1:
+            after = pos + len(command)
+            j = after
+            while j < len(text) and text[j] in " \t":
+                j += 1
+            if j < len(text) and text[j] == "{":
+                end = _balanced(text, j)
+                if end is not None:
+                    found.append((pos, end, text[j + 1 : end - 1]))
+                    pos = text.find(command, end)
+                    continue
+            elif j > after and j < len(text):
+                # \boxed 5: one token, no braces
+                m = re.match(r"[^\s$.,;]+", text[j:])
+                if m:
+                    found.append((pos, j + m.end(), m.group(0)))
+            pos = text.find(command, after)
+    found.sort()
+    return found
+
+
+def _last_box_group(text: str, boxes: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """The last box, with the boxes just before it joined only by connectives.
+
+    ``\\boxed{1} and \\boxed{2}`` is one answer with two candidates; a box
+    followed by more reasoning and a later box is superseded by the later one.
+    """
+    group = [boxes[-1]]
+    for prev in reversed(boxes[:-1]):
+        between = text[prev[1] : group[0][0]]
+        if len(between) <= 60 and _CONNECTIVE.match(between):
+            group.insert(0, prev)
+        else:
+            break
+    return group
+
+
+_DISPLAY_OPEN = {"\\[": "\\]", "$$": "$$"}
+_IS_TAIL = re.compile(r"(?:\bis|\bare|\bequals|\bbe)\s+(?P<a>(?:(?!\bis\b|\bare\b).)+?)\s*$", re.IGNORECASE)
+_NUMBER_TOKEN = re.compile(r"(?<![\w.])[-−]?[$€£]?\d[\d,]*(?:\.\d+)?\s?%?(?![\d.])")
+_PROSE = re.compile(r"[A-Za-z]{3,}\s+[A-Za-z]{2,}")
+
+
+def _answer_line(text: str) -> str | None:
+    for _ in range(3):  # "Final Answer: The final answer is 7" nests one anchor in another
+        best: tuple[int, str] | None = None
+        for pattern in _ANSWER_LINES:
+            for m in pattern.finditer(text):
+                if best is None or m.start("a") > best[0]:
+                    best = (m.start("a"), m.group("a"))
+        if best is None:
+            return None
+        start, answer = best
+        stripped = answer.strip()
+        for left, right in _DISPLAY_OPEN.items():
+            # display math opened on the answer line and closed on a later one
+            if stripped.startswith(left) and right not in stripped[len(left) :]:
+                close = text.find(right, start + answer.find(left) + len(left))
+                if close != -1:
+                    stripped = text[start + answer.find(left) : close + len(right)]
+        inner = _answer_line(stripped) if stripped != text and _has_anchor(stripped) else None
+        answer = inner if inner is not None else stripped
+        break
+    answer = focus_answer(_first_sentence(" ".join(answer.split())))
+    if len(answer) > MAX_LINE_ANSWER_CHARS:
+        return None
+    return answer
+
+
+_MATH_BLOCK = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+
+
+def focus_answer(answer: str) -> str:
+    """Drop the prose around an answer: ``the largest $n$ is 34`` -> ``34``.
+
+    With prose outside math: the part after the last ``is``/``are`` when that is
+    plain math; else a single math block; else a single number. Answers without
+    prose are returned as they are.
+    """
+    outside = _strip_math(answer)
+    if not _WORD.search(outside):
+        return answer
+    tail = _IS_TAIL.search(answer.rstrip(" ."))
+    if tail and not _WORD.search(_strip_math(_strip_unit_suffix(tail.group("a")))):
+        return tail.group("a").strip()
+    blocks = [next(g for g in m.groups() if g is not None) for m in _MATH_BLOCK.finditer(answer)]
+    if len(blocks) == 1 and _PROSE.search(outside):
+        return blocks[0].strip()
+    scope = tail.group("a") if tail else answer
+    if not blocks:
+        numbers = _NUMBER_TOKEN.findall(scope)
+        if len(numbers) == 1:
+            return numbers[0].strip()
+    return answer
+
+
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_UNIT_SUFFIX = re.compile(r"(?<=\d)\s*(?:[€£¥]|[a-zA-Zµ]{1,3}[²³]?)\s*$")
+
+
+def _strip_unit_suffix(text: str) -> str:
+    return _UNIT_SUFFIX.sub("", text.strip())
+
+
+def _has_anchor(text: str) -> bool:
+    return any(p.search(text) for p in _ANSWER_LINES)
+
+
+def _strip_math(text: str) -> str:
+    return re.sub(r"\$[^$]*\$|\\\(.*?\\\)|\\text\s*\{[^{}]*\}", " ", text)
+
+
+_FINAL_ANSWER_LINE = re.compile(r"final[ \t]+answer", re.IGNORECASE)
+
+
+def extract_final_answer(completion: str, *, several_values: bool = False) -> FinalAnswer:
+    """Find the final answer a completion commits to.
+
+    Order: the last ``\\boxed{}``/``\\fbox{}`` outside ``<think>`` blocks; else
+    the last ``<answer>...</answer>``; else the last answer line (``Final
+    Answer: X``, ``The answer is X``, ``Answer: X``, ``A: X``, ``#### X``); else
+    a short completion read whole. An earlier box followed by more reasoning is
+    superseded by the last one, and a ``Final Answer:`` line after the last box
+    supersedes the box.
+
+    With ``several_values`` (the reference is a set, tuple or list), all boxes
+    on the last box's line form the answer (``\\boxed{(3,3)} for part (a) and
+    \\boxed{(1,1)}``).
+
+    Example:
+        >>> extract_final_answer("First \\\\boxed{3}. No, wait: \\\\boxed{4}.").text
+        '4'
+    """
+    if len(completion) > MAX_COMPLETION_CHARS:
+        return FinalAnswer(None, "none", refused=f"completion longer than {MAX_COMPLETION_CHARS:,} characters")
+    visible = _strip_chat_tail(strip_thinking(completion))
+    boxes = find_boxes(visible)
+    if boxes:
+        final_line = [m for m in _FINAL_ANSWER_LINE.finditer(visible) if m.start() >= boxes[-1][1]]
+        if final_line:
+            line = _answer_line(visible[final_line[-1].start() :])
+            if line is not None:
+                return FinalAnswer(clean_answer(line), "answer_line")
+        group = _last_box_group(visible, boxes)
+        if several_values:
+            line_start = visible.rfind("\n", 0, boxes[-1][0]) + 1
+            group = [b for b in boxes if b[0] >= line_start]
+        contents = tuple(b[2].strip() for b in group)
+        if len(contents) == 1:
+            return FinalAnswer(contents[0], "boxed")
+        return FinalAnswer(", ".join(contents), "boxed", candidates=contents)
+    tags = _ANSWER_TAG.findall(visible)
+    if tags:
+        inner = tags[-1]
+        inner_line = _answer_line(inner)
+        return FinalAnswer((inner_line if inner_line is not None else inner).strip(), "answer_tag")
+    line = _answer_line(visible)
+    if line is not None:
+        return FinalAnswer(clean_answer(line), "answer_line")
+    stripped = visible.strip()
+    if stripped and len(stripped) <= SHORT_COMPLETION_CHARS and "\n" not in stripped:
+        whole = clean_answer(focus_answer(stripped))
+        if len(stripped) <= 80 or not _PROSE.search(_strip_math(whole)):
+            return FinalAnswer(whole, "whole")
+    conclusion = _concluding_statement(visible)
+    if conclusion is not None:
+        return FinalAnswer(clean_answer(conclusion), "conclusion")
+    return FinalAnswer(None, "none")
+
+
+_CHAT_TAIL = re.compile(r"(?:<\|[a-z_]+\|>\s*\w*\s*)+$|\bI hope it is correct\.?\s*$", re.IGNORECASE)
+_CONCLUSION_START = re.compile(
+    r"(?:^|[.!?$]\s+)(?P<w>therefore|thus|hence|so|in conclusion|finally|consequently)\b,?", re.IGNORECASE
+)
+
+
+def _strip_chat_tail(text: str) -> str:
+    """Drop trailing chat-template tokens and sign-offs (``I hope it is correct.``)."""
+    head, tail = text[:-2000], text[-2000:].rstrip()
+    for _ in range(3):
+        trimmed = _CHAT_TAIL.sub("", tail).rstrip()
+        if trimmed == tail:
+            break
+        tail = trimmed
+    return head + tail
+
+
+def _first_sentence(text: str) -> str:
+    """Cut an answer line at the end of its first sentence, ignoring periods inside math."""
+    in_math = False
+    for i, ch in enumerate(text):
+        if ch == "$":
+            in_math = not in_math
+        elif ch == "." and not in_math and i + 2 < len(text) and text[i + 1] == " " and text[i + 2].isupper():
+            return text[:i]
+    return text
+
+
+def _concluding_statement(text: str) -> str | None:
+    """``Therefore, ... is X.`` as the last sentence: X is the committed answer."""
+    last = text.rstrip().rsplit("\n", 1)[-1]
+    starts = [m for m in _CONCLUSION_START.finditer(last) if not _inside_math(last, m.start("w"))]
+    if not starts:
+        return None
+    body = last[starts[-1].end() :].strip().rstrip(".!").strip()
+    if re.search(r"[.!?]\s+[A-Z]", _strip_math(body)):
+        return None  # the conclusion is not the last sentence
+    answer = focus_answer(body)
+    if answer == body and _PROSE.search(_strip_math(answer)):
+        return None
+    return answer if 0 < len(answer) <= MAX_LINE_ANSWER_CHARS else None
+
+
+def _inside_math(text: str, index: int) -> bool:
+    return text.count("$", 0, index) % 2 == 1
+
+
+def clean_answer(answer: str) -> str:
+    """Strip math delimiters, trailing punctuation and emphasis around an answer."""
+    text = answer.strip().strip("*_ ").rstrip(" .;:")
+    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if text.startswith(left) and text.endswith(right) and len(text) >= len(left) + len(right):
+            text = text[len(left) : len(text) - len(right)].strip()
+            break
+    text = text.rstrip(" .;:")
+    if text.endswith("$") and text.count("$") % 2 == 1:
+        text = text[:-1].rstrip(" .")
+    return text
+
+
+def _top_level_split(text: str) -> list[str]:
+    """Split on commas/semicolons outside any bracket; keeps thousands separators whole."""
+    parts: list[str] = []
+    depth = 0
+    current: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+            current.append(text[i : i + 2])
+            i += 2
+            continue
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        if ch in ",;" and depth == 0:
+            # 1,000 and 2,125: a comma between digit groups of three is a thousands separator.
+            tail = text[i + 1 : i + 4]
+            glued = ch == "," and current and current[-1][-1:].isdigit() and text[i + 1 : i + 2].isdigit()
+            thousands = glued and len(tail) == 3 and tail.isdigit() and not text[i + 4 : i + 5].isdigit()
+            decimal_comma = (
+                glued
+                and re.match(r"\d{2}(?!\d)", text[i + 1 :]) is not None
+                and "," not in text[i + 1 :]
+                and not any("," in c for c in current)
+            )
+            if thousands or decimal_comma:
+                current.append(ch)
+                i += 1
+                continue
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+_INEQUALITY = re.compile(r"<|>|\\le\b|\\ge\b|\\leq\b|\\geq\b|\\lt\b|\\gt\b|\\in\b|≤|≥")
+
+
+def is_multi_valued(text: str) -> bool:
+    """Whether an answer lists several values (a set, tuple, list, interval, matrix, "a or b", ±)."""
+    body = re.sub(r"\\{2,}(?=[A-Za-z])", "\\\\", text)
+    body = re.sub(r",\s*\\!\s*|\{,\}", ",", body)
+    body = _LATEX_SPACING.sub(" ", body).strip()
+    if _INEQUALITY.search(body):
+        return True
+    if _PLUS_MINUS.search(body) or _OR_WORDS.search(_strip_text_blocks_keep_connectives(body)):
+        return True
+    if len(_top_level_split(body)) > 1:
+        return True
+    inner = _unwrap_brackets(body)
+    if inner != body and len(_top_level_split(inner)) > 1:
+        return True
+    if "\\begin" in body and ("&" in body or "\\\\" in body):
+        return True  # a matrix or array
+    return bool(_BARE_NUMBERS.match(body)) and not _THOUSANDS_SPACE.match(body)
+
+
+def _unwrap_brackets(text: str) -> str:
+    body = re.sub(r"\\(?:left|right|big|Big|bigl|bigr)\s*", "", text).strip().rstrip(".")
+    for left, right in (("\\{", "\\}"), ("(", ")"), ("[", "]"), ("{", "}"), ("\\langle", "\\rangle")):
+        if body.startswith(left) and body.endswith(right):
+            return body[len(left) : len(body) - len(right)].strip()
+    if body[:1] in "([" and body[-1:] in ")]":
+        return body[1:-1].strip()  # half-open intervals
+    return body
+
+
+def _strip_text_blocks_keep_connectives(text: str) -> str:
+    # \text{cm and more} is a unit label, not a list; \text{ or } is a connective.
+    return re.sub(r"\\text\s*\{(?!\s*(?:or|and)\s*\})[^{}]*\}", " ", text)
+
+
+def nesting_depth(text: str) -> int:
+    depth = best = 0
+    for ch in text:
+        if ch in "({[":
+            depth += 1
+            best = max(best, depth)
+        elif ch in ")}]":
+            depth = max(0, depth - 1)
+    return best
+
+
+def hedge_reason(answer: FinalAnswer, *, reference_multi: bool, prompt: str = "", completion: str = "") -> str | None:
+    """Why an extracted answer does not commit to one value, or ``None`` if it does.
+
+    Hedges: several boxed candidates or a listed/"or"/± answer when the
+    reference is a single value; a run of bare numbers; an empty answer; an echo
+    of the prompt; text addressing the grader anywhere outside the reasoning.
+    """
+    visible = strip_thinking(completion) if completion else ""
+    if visible and _GRADER_ADDRESS.search(visible):
+        return "addresses the grader"
+    text = answer.text
+    if text is None:
+        return None
+    if not text.strip() or text.strip() in ("{}", "\\{\\}", "\\text{}", "$$"):
+        return "empty answer"
+    if len(text) > MAX_ANSWER_CHARS:
+        return f"answer longer than {MAX_ANSWER_CHARS} characters"
+    if nesting_depth(text) > MAX_ANSWER_NESTING:
+        return f"answer nested deeper than {MAX_ANSWER_NESTING} levels"
+    if prompt:
+        norm_answer = " ".join(text.lower().split())
+        if len(norm_answer) >= 20 and norm_answer in " ".join(prompt.lower().split()):
+            return "echoes the prompt"
+    if not reference_multi and "\\begin" not in text:
+        if len(answer.candidates) > 1 and len(set(answer.candidates)) > 1:
+            return f"{len(answer.candidates)} different boxed answers"
+        if is_multi_valued(text):
+            return "lists several candidate answers"
+    return None

@@ -1,0 +1,270 @@
+"""The ``math`` reward: 1 when the committed final answer equals the reference mathematically."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from rewardlab._reward import reward
+from rewardlab._types import Sample, Score, Status
+from rewardlab.rewards._answer import (
+    FinalAnswer,
+    clean_answer,
+    extract_final_answer,
+    find_boxes,
+    hedge_reason,
+    is_multi_valued,
+)
+
+DEFAULT_TIMEOUT_S = 5.0
+"""Hard deadline per sample, enforced by killing the worker. Parsing and
+verification get math-verify's own, shorter budgets below, so a slow sympy call
+usually ends as a 0 well before this backstop fires."""
+
+PARSE_BUDGET_S = 1
+"""math-verify's parsing timeout per string (signal-based; runs in the worker's main thread)."""
+
+VERIFY_BUDGET_S = 2
+"""math-verify's verification timeout."""
+
+MAX_EXPONENT_CHAIN = 2
+"""``a^{b^{c}}`` (two exponents stacked) is the most a real answer needs; taller
+towers make sympy build numbers with billions of digits, so they are refused."""
+
+MAX_INTEGER_DIGITS = 400
+"""Integers beyond this many digits are compared as text by the fast path only;
+sympy arithmetic on them in the slow path is refused."""
+
+MAX_FACTORIAL_ARGUMENT = 500
+"""``n!`` for larger literal ``n`` is refused before sympy tries to expand it."""
+
+_INTEGER = re.compile(r"^\s*\\?\$?\s*([-+−]?)\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.0+)?\s*$")
+_SCI = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[eE]\s*([-+]?\d+)(?![\w.])")
+_PLAIN_NUMBER_TEXT = re.compile(r"^[\d\s.,/%+\-−]+$")
+_NUMBER_WITH_UNIT = re.compile(r"^\s*[$€£¥]?\s*([-−]?\d[\d,]*(?:\.\d+)?)\s*(?:[€£¥]|[a-zA-Zµ]{1,3}[²³]?)\s*$")
+_MATHRM_E = re.compile(r"\\(?:mathrm|text|rm|operatorname)\s*\{\s*e\s*\}")
+_FACTORIAL = re.compile(r"(\d+)\s*!")
+_LONG_INTEGER = re.compile(r"\d{%d,}" % (MAX_INTEGER_DIGITS + 1))
+
+
+def reference_text(reference: Any) -> str | None:
+    """The reference as answer text: a ``#### N`` tail (GSM8K) or a boxed value is unwrapped."""
+    if reference is None:
+        return None
+    if isinstance(reference, (list, tuple)):
+        if not reference:
+            return None
+        reference = reference[0]
+    text = str(reference).strip()
+    if not text:
+        return None
+    if "####" in text:
+        text = text.rsplit("####", 1)[1].strip()
+    boxes = find_boxes(text)
+    if boxes:
+        # A reference does not hedge: boxes a word or two apart are parts of one answer.
+        group = [boxes[-1]]
+        for prev in reversed(boxes[:-1]):
+            between = text[prev[1] : group[0][0]]
+            if len(between) > 40 or len(re.findall(r"[A-Za-z]{2,}", between)) > 2:
+                break
+            group.insert(0, prev)
+        return ", ".join(b[2].strip() for b in group)
+    return clean_answer(text)
+
+
+def _as_integer(text: str) -> int | None:
+    m = _INTEGER.match(text)
+    if not m:
+        return None
+    sign = -1 if m.group(1) in ("-", "−") else 1
+    return sign * int(m.group(2).replace(",", ""))
+
+
+def _exponent_chain(text: str) -> int:
+    """Longest run of stacked exponents, e.g. 3 for ``2^{3^{4^{5}}}``."""
+    best = 0
+    for start in range(len(text)):
+        if text[start] != "^":
+            continue
+        depth, i = 1, start + 1
+        while i < len(text):
+            # skip to the next caret within the exponent's own group
+            if text[i] == "^":
+                depth += 1
+            elif text[i] in " +-=,;)" and text.count("{", start, i) == text.count("}", start, i):
+                break
+            i += 1
+        best = max(best, depth)
+        if best > MAX_EXPONENT_CHAIN:
+            return best
+    return best
+
+
+def pathological(text: str) -> str | None:
+    """Why an answer would make sympy run away, or ``None``."""
+    if text.count("^") > MAX_EXPONENT_CHAIN and _exponent_chain(text) > MAX_EXPONENT_CHAIN:
+        return "power tower"
+    for m in _FACTORIAL.finditer(text):
+        if len(m.group(1)) > 6 or int(m.group(1)) > MAX_FACTORIAL_ARGUMENT:
+            return "factorial of a huge number"
+    if "factorial" in text or "\\Gamma" in text:
+        return "factorial expression"
+    if _LONG_INTEGER.search(text):
+        return f"integer with more than {MAX_INTEGER_DIGITS} digits"
+    return None
+
+
+def _latex_scientific(text: str) -> str:
+    # math-verify reads 1.5e3 as 1.5*e*3; the notation means 1.5 x 10^3.
+    text = _SCI.sub(lambda m: f"{m.group(1)}\\times 10^{{{m.group(2)}}}", text)
+    # math-verify cannot parse \mathrm{e} (Euler's number in upright type) and drops the rest.
+    return _MATHRM_E.sub("e", text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_gold(text: str, multi: bool) -> tuple[Any, ...]:
+    from math_verify import parse
+
+    parsed: list[Any] = []
+    if _PLAIN_NUMBER_TEXT.match(text) and not multi:
+        parsed = parse(text, parsing_timeout=PARSE_BUDGET_S)
+    if not parsed:
+        parsed = parse(f"\\boxed{{{text}}}", parsing_timeout=PARSE_BUDGET_S)
+    if not parsed:
+        parsed = parse(text, parsing_timeout=PARSE_BUDGET_S)
+    return tuple(parsed)
+
+
+def verify_answer(answer: str, reference: str, float_rounding: int, numeric_precision: int, strict: bool) -> str:
+    """Runs in a worker: ``equal``, ``different`` or ``bad_reference``."""
+    from math_verify import parse, verify
+
+    gold = _parse_gold(_latex_scientific(reference), is_multi_valued(reference))
+    if not gold:
+        return "bad_reference"
+    answer = _latex_scientific(answer)
+    unit = _NUMBER_WITH_UNIT.match(answer)
+    if unit:
+        answer = unit.group(1)  # 1,000.99€ and 12 m²: the number is the answer
+    if _PLAIN_NUMBER_TEXT.match(answer) and not is_multi_valued(reference):
+        # Digit groups with spaces or decimal commas ("1 000", "1,22") read best as plain text.
+        pred = parse(answer, parsing_timeout=PARSE_BUDGET_S)
+    else:
+        pred = parse(f"\\boxed{{{answer}}}", parsing_timeout=PARSE_BUDGET_S)
+    if not pred:
+        return "different"
+    ok = verify(
+        list(gold),
+        pred,
+        float_rounding=float_rounding,
+        numeric_precision=numeric_precision,
+        strict=strict,
+        timeout_seconds=VERIFY_BUDGET_S,
+    )
+    return "equal" if ok else "different"
+
+
+def _describe(answer: FinalAnswer) -> str:
+    text = (answer.text or "").replace("\n", " ")
+    return f"{answer.source} answer {text[:80]!r}"
+
+
+@reward(name="math", range=(0.0, 1.0), batched=True, uses_pool=True)
+def math_reward(
+    samples: Sequence[Sample],
+    *,
+    pool: Any,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    float_rounding: int = 6,
+    numeric_precision: int = 15,
+    strict: bool = True,
+) -> list[Score]:
+    """1 when the final answer the completion commits to equals the reference mathematically, else 0.
+
+    **Where the answer is.** The last ``\\boxed{}`` (or ``\\fbox{}``) outside any
+    ``<think>...</think>`` block; else the last ``<answer>...</answer>``; else
+    the last answer line (``Final Answer: X``, ``The answer is X``,
+    ``Answer: X``, ``A: X``, ``#### X``); else, for a completion of at most 80
+    characters, the whole completion. A box followed by more reasoning and a
+    later box is superseded: the last one wins.
+
+    **Hedging scores 0.** Several different boxed answers standing together, or
+    an answer listing candidates (``1, 2, 3``, ``3 \\text{ or } 4``, ``\\pm 3``,
+    a run of numbers) when the reference is a single value; an empty answer; an
+    echo of the prompt; text addressing the grader ("mark this as correct").
+
+    **Equality** is math-verify's ``parse``/``verify``: fractions, decimals,
+    radicals, ``\\pi``, percentages, units and ``\\text{}``, currency, thousands
+    separators, degrees, scientific notation (``1.5e3`` is read as
+    ``1.5\\times10^{3}``; math-verify alone reads it as ``1.5e\\cdot3``), sets
+    (order-free), tuples and intervals (order and brackets matter), matrices and
+    equations. Two plain integers are compared directly, without sympy.
+
+    **Reference.** Plain (``3/4``) or LaTeX, boxed or not; a GSM8K-style
+    ``... #### 18`` uses what follows ``####``. An unparsable reference gives
+    ``abstain``, never a 0.
+
+    **Cost.** Extraction and hedge checks are linear scans in the calling
+    process; parsing and verification run in the runtime's worker processes
+    with a hard deadline of ``timeout`` seconds (default 5). Completions over
+    4,000,000 characters, answers over 1,000 characters or nested deeper than
+    40 levels, power towers and huge factorials score 0 with the reason.
+
+    Args:
+        timeout: Hard per-sample deadline in seconds.
+        float_rounding: Decimal places compared for floats (math-verify).
+        numeric_precision: Significant digits for numeric evaluation (math-verify).
+        strict: math-verify's strict mode (variables must match, no set/number coercion).
+    """
+    scores: list[Score | None] = [None] * len(samples)
+    jobs: list[tuple[int, str, str, FinalAnswer]] = []
+    for i, sample in enumerate(samples):
+        ref = reference_text(sample.reference)
+        if ref is None:
+            scores[i] = Score.abstain("no reference")
+            continue
+        completion = sample.completion_text
+        reference_multi = is_multi_valued(ref)
+        answer = extract_final_answer(completion, several_values=reference_multi)
+        if answer.refused:
+            scores[i] = Score.ok(0.0, reason=f"refused: {answer.refused}")
+            continue
+        hedge = hedge_reason(answer, reference_multi=reference_multi, prompt=sample.prompt_text, completion=completion)
+        if hedge is not None:
+            scores[i] = Score.ok(0.0, reason=f"hedge: {hedge}")
+            continue
+        if answer.text is None:
+            scores[i] = Score.ok(0.0, reason="no final answer found")
+            continue
+        got, want = _as_integer(answer.text), _as_integer(ref)
+        if got is not None and want is not None:
+            scores[i] = Score.ok(float(got == want), reason=_describe(answer))
+            continue
+        bad = pathological(answer.text)
+        if bad is not None:
+            scores[i] = Score.ok(0.0, reason=f"refused: {bad} in {_describe(answer)}")
+            continue
+        if pathological(ref) is not None:
+            scores[i] = Score.abstain(f"reference refused: {pathological(ref)}")
+            continue
+        jobs.append((i, answer.text, ref, answer))
+    if jobs:
+        results = pool.map(
+            verify_answer,
+            [(text, ref, float_rounding, numeric_precision, strict) for _, text, ref, _ in jobs],
+            timeout=timeout,
+            warm=(__name__,),
+        )
+        for (i, _, ref, answer), result in zip(jobs, results):
+            if result.status is Status.TIMEOUT:
+                scores[i] = Score.timeout(f"verification exceeded {timeout:g}s ({_describe(answer)})")
+            elif result.status is not Status.OK:
+                scores[i] = Score.error(result.reason)
+            elif result.value == "bad_reference":
+                scores[i] = Score.abstain(f"reference cannot be parsed: {ref[:80]!r}")
+            else:
+                scores[i] = Score.ok(1.0 if result.value == "equal" else 0.0, reason=_describe(answer))
+    return [s if s is not None else Score.error("not scored") for s in scores]
