@@ -7,6 +7,7 @@ import inspect
 import json
 import math
 import threading
+import types
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -134,7 +135,8 @@ def coerce_param(name: str, value: Any, annotation: Any) -> Any:
     if not isinstance(value, str) or annotation in (str, inspect.Parameter.empty, Any, "str"):
         return value
     origin = typing.get_origin(annotation)
-    choices: tuple[Any, ...] = typing.get_args(annotation) if origin is Union else (annotation,)
+    # `str | None` (PEP 604) has origin types.UnionType, not typing.Union.
+    choices: tuple[Any, ...] = typing.get_args(annotation) if origin in (Union, types.UnionType) else (annotation,)
     if type(None) in choices and value.lower() in ("none", "null"):
         return None
     errors = []
