@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from rewardlab._version import __version__
+from rewardlab.cli._advantages import advantages
+from rewardlab.cli._check import check
 from rewardlab.cli._list import list_command
 from rewardlab.cli._score import score
 
@@ -17,6 +19,8 @@ app = typer.Typer(
 )
 app.command("score")(score)
 app.command("list")(list_command)
+app.command("check")(check)
+app.command("advantages")(advantages)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,176 @@
+"""The shared machinery of composite rewards: children, labels, status merging, specs."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rewardlab._reward import FunctionReward, Reward, RewardParamError
+from rewardlab._types import Sample, Score, Status
+from rewardlab._version import __version__
+
+SIGNATURE_NAME = "compose"
+"""Registry name under which composite signatures load back (``compose|spec:{...}|version:X``)."""
+
+# Worst first: an error hides a timeout, a timeout hides an abstention.
+_SEVERITY = {Status.ERROR: 3, Status.TIMEOUT: 2, Status.ABSTAIN: 1, Status.OK: 0}
+
+
+def child_label(reward: Reward) -> str:
+    """Default component name of a child: its ``label`` if it has one, else its name."""
+    return str(getattr(reward, "label", None) or reward.name)
+
+
+def unique_labels(labels: Sequence[str]) -> list[str]:
+    """Make labels unique by suffixing repeats: ``a, a, b`` -> ``a, a_2, b``."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        count = seen.get(label, 0) + 1
+        seen[label] = count
+        out.append(label if count == 1 else f"{label}_{count}")
+    return out
+
+
+def spec_of(reward: Reward) -> Any:
+    """Plain-data spec of any reward: composites give their node, others ``{"reward", "params"}``."""
+    if isinstance(reward, CompositeReward):
+        return reward.spec
+    params = dict(reward.params)
+    try:
+        from rewardlab._registry import lookup
+
+        defaults = lookup(reward.name).params
+    except Exception:
+        defaults = {}
+    changed = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
+    node: dict[str, Any] = {"reward": reward.name}
+    if changed:
+        node["params"] = _plain(changed)
+    return node
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def flatten_components(label: str, score: Score) -> dict[str, float]:
+    """A child's contribution to its parent's components: its value and its own components, prefixed."""
+    out: dict[str, float] = {}
+    if score.value is not None:
+        out[label] = score.value
+    for key, value in score.components.items():
+        out[f"{label}.{key}"] = value
+    return out
+
+
+def failure(status: Status, reason: str, components: Mapping[str, float] | None = None) -> Score:
+    """A non-ok score that keeps the components computed so far."""
+    return Score(None, status, dict(components or {}), reason)
+
+
+def merge_failures(items: Sequence[tuple[str, Score]]) -> tuple[Status, str] | None:
+    """The worst non-ok status among labelled scores and a reason naming each failing term."""
+    bad = [(label, s) for label, s in items if not s.is_ok]
+    if not bad:
+        return None
+    worst = max((s.status for _, s in bad), key=lambda st: _SEVERITY[st])
+    reason = "; ".join(f"{label}: {s.status.value}" + (f" ({s.reason})" if s.reason else "") for label, s in bad)
+    return worst, reason
+
+
+class CompositeReward(Reward):
+    """A reward made of other rewards (its ``children``).
+
+    Composites run every child on the whole batch (or on the rows routed or
+    gated to it), pass the caller's ``pool`` down, and are ``isolated`` when any
+    child is. ``reward(**{"child.param": value})`` rebinds a parameter of the
+    child whose label is ``child`` (dots nest further).
+    """
+
+    children: list[Reward]
+    labels: list[str]
+    isolated: bool
+    """True when any child uses the worker pool (the pool given to `score` is passed down to it)."""
+
+    def __init__(
+        self,
+        name: str,
+        children: Sequence[Reward],
+        labels: Sequence[str],
+        *,
+        range: tuple[float, float] = (float("-inf"), float("inf")),
+        description: str = "",
+        label: str | None = None,
+    ) -> None:
+        super().__init__(name, {}, range=range, description=description)
+        self.children = list(children)
+        self.labels = unique_labels(list(labels))
+        self.label = label
+        self.isolated = any(child.isolated for child in self.children)
+
+    # -- identity ------------------------------------------------------------
+    def _node(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The spec mapping this reward was built from; `rewardlab.load` accepts it back."""
+        node = self._node()
+        if self.label:
+            node = {"name": self.label, **node}
+        return node
+
+    @property
+    def signature(self) -> str:
+        """``compose|spec:<canonical JSON>|version:X``; `rewardlab.load` accepts it back.
+
+        The JSON has sorted keys and ``|`` escaped as ``\\u007c`` so the
+        signature splits cleanly on ``|``.
+        """
+        text = json.dumps(self.spec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return f"{SIGNATURE_NAME}|spec:{text.replace('|', chr(92) + 'u007c')}|version:{__version__}"
+
+    def __call__(self, **params: Any) -> CompositeReward:
+        if not params:
+            return self
+        grouped: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            head, sep, rest = key.partition(".")
+            if not sep or head not in self.labels:
+                known = ", ".join(f"{label}.<param>" for label in self.labels) or "none"
+                raise RewardParamError(f"composite {self.name!r} has no parameter {key!r} (parameters: {known})")
+            grouped.setdefault(head, {})[rest] = value
+        children = list(self.children)
+        for head, child_params in grouped.items():
+            index = self.labels.index(head)
+            children[index] = children[index](**child_params)
+        clone = copy.copy(self)
+        clone.children = children
+        clone.isolated = any(child.isolated for child in children)
+        return clone
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{label}={child!r}" for label, child in zip(self.labels, self.children, strict=False))
+        return f"<Reward {self.name}({parts})>"
+
+    # -- helpers for subclasses ----------------------------------------------
+    @staticmethod
+    def run_child(child: Reward, samples: list[Sample], pool: Any) -> list[Score]:
+        """Score ``samples`` with one child; an exception of the child becomes ``error`` scores."""
+        if not samples:
+            return []
+        try:
+            return child.score(samples, pool=pool)
+        except Exception as exc:
+            return [Score.error(f"{type(exc).__name__}: {exc}"[:500])] * len(samples)
+
+
+def is_function_reward(reward: Reward) -> bool:
+    return isinstance(reward, FunctionReward)
