@@ -6,6 +6,7 @@ import typer
 
 from rewardlab._version import __version__
 from rewardlab.cli._advantages import advantages
+from rewardlab.cli._audit import audit_command, diff_command
 from rewardlab.cli._check import check
 from rewardlab.cli._list import list_command
 from rewardlab.cli._score import score
@@ -19,6 +20,8 @@ app = typer.Typer(
 )
 app.command("score")(score)
 app.command("list")(list_command)
+app.command("audit")(audit_command)
+app.command("diff")(diff_command)
 app.command("check")(check)
 app.command("advantages")(advantages)
 
