@@ -5,6 +5,8 @@ and writes its findings as JSON lines to the result channel, a pipe whose
 descriptor number the job names. Protocol, one frame per line:
 
 - ``{"compile_error": "..."}``: the candidate code does not compile; nothing ran.
+- ``{"started": true}``: the runner is about to run candidate code; anything that
+  goes wrong after this frame may be the candidate's doing.
 - ``{"load_error": "..."}``: running the candidate module raised.
 - ``{"i": k, "value": <encoded>}``: call ``k`` returned this plain-data value.
 - ``{"i": k, "error": "..."}``: call ``k`` raised, or returned something that is not plain data.
@@ -193,6 +195,7 @@ def _run_in_child(job: dict, channel: int) -> str:
         line = getattr(exc, "lineno", None)
         _frame(channel, {"compile_error": _describe(exc) + (f" (line {line})" if line else "")})
         return "not started"
+    _frame(channel, {"started": True})
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -268,6 +271,7 @@ def _run_program(job: dict, channel: int) -> str:
         return "not started"
     import subprocess
 
+    _frame(channel, {"started": True})
     limits = job["limits"]
     case_timeout = float(job.get("case_timeout_s") or limits["wall_s"])
     cap = int(limits["output_bytes"])
