@@ -25,6 +25,7 @@ _BUILTIN_MODULES: dict[str, str] = {
     "repetition": "rewardlab.rewards._text",
     "format": "rewardlab.rewards._format",
     "overlong": "rewardlab.rewards._format",
+    "code": "rewardlab.rewards._code",
     "compose": "rewardlab.compose._spec",
     "sql": "rewardlab.rewards._sql",
     "sql_partial_match": "rewardlab.rewards._sql",
