@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from rewardlab._version import __version__
 from rewardlab.cli._advantages import advantages
 from rewardlab.cli._audit import audit_command, diff_command
 from rewardlab.cli._check import check
+from rewardlab.cli._common import import_plugins
 from rewardlab.cli._list import list_command
 from rewardlab.cli._score import score
 
@@ -33,8 +36,17 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True)) -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+    imports: list[str] = typer.Option(
+        None,
+        "--import",
+        "-I",
+        help="Module or .py file that registers rewards (repeatable); also $REWARDLAB_IMPORT, comma-separated.",
+    ),
+) -> None:
     """rewardlab command line."""
+    import_plugins([*(imports or []), *filter(None, os.environ.get("REWARDLAB_IMPORT", "").split(","))])
 
 
 def main() -> None:

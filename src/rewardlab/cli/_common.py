@@ -29,6 +29,28 @@ def parse_params(pairs: list[str] | None) -> dict[str, Any]:
     return params
 
 
+def import_plugins(names: list[str]) -> None:
+    """Import modules (dotted names or ``.py`` paths) so the rewards they define are registered."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    for name in names:
+        name = name.strip()
+        try:
+            if name.endswith(".py"):
+                path = Path(name).resolve()
+                if not path.is_file():
+                    raise FileNotFoundError(str(path))
+                # On sys.path, so worker processes can import it by name too.
+                sys.path.insert(0, str(path.parent))
+                importlib.import_module(path.stem)
+            else:
+                importlib.import_module(name)
+        except (ImportError, FileNotFoundError, SyntaxError) as exc:
+            fail(f"--import {name}: {type(exc).__name__}: {exc}", 2)
+
+
 def load_reward(name_or_spec: str, pairs: list[str] | None = None, timeout: float | None = None) -> Reward:
     from rewardlab import load
 

@@ -453,6 +453,18 @@ def nesting_depth(text: str) -> int:
     return best
 
 
+def refusal_reason(answer: FinalAnswer) -> str | None:
+    """Why an answer is too large to parse safely (length or nesting caps), or ``None``."""
+    if answer.refused:
+        return answer.refused
+    text = answer.text or ""
+    if len(text) > MAX_ANSWER_CHARS:
+        return f"answer longer than {MAX_ANSWER_CHARS} characters"
+    if nesting_depth(text) > MAX_ANSWER_NESTING:
+        return f"answer nested deeper than {MAX_ANSWER_NESTING} levels"
+    return None
+
+
 def hedge_reason(answer: FinalAnswer, *, reference_multi: bool, prompt: str = "", completion: str = "") -> str | None:
     """Why an extracted answer does not commit to one value, or ``None`` if it does.
 
@@ -468,10 +480,6 @@ def hedge_reason(answer: FinalAnswer, *, reference_multi: bool, prompt: str = ""
         return None
     if not text.strip() or text.strip() in ("{}", "\\{\\}", "\\text{}", "$$"):
         return "empty answer"
-    if len(text) > MAX_ANSWER_CHARS:
-        return f"answer longer than {MAX_ANSWER_CHARS} characters"
-    if nesting_depth(text) > MAX_ANSWER_NESTING:
-        return f"answer nested deeper than {MAX_ANSWER_NESTING} levels"
     if prompt:
         norm_answer = " ".join(text.lower().split())
         if len(norm_answer) >= 20 and norm_answer in " ".join(prompt.lower().split()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from rewardlab.rewards._answer import (
     find_boxes,
     hedge_reason,
     is_multi_valued,
+    refusal_reason,
 )
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -142,6 +144,9 @@ def verify_answer(answer: str, reference: str, float_rounding: int, numeric_prec
     """Runs in a worker: ``equal``, ``different`` or ``bad_reference``."""
     from math_verify import parse, verify
 
+    # math-verify logs its own timeouts; the outcome is already in the result.
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+
     gold = _parse_gold(_latex_scientific(reference), is_multi_valued(reference))
     if not gold:
         return "bad_reference"
@@ -229,8 +234,9 @@ def math_reward(
         completion = sample.completion_text
         reference_multi = is_multi_valued(ref)
         answer = extract_final_answer(completion, several_values=reference_multi)
-        if answer.refused:
-            scores[i] = Score.ok(0.0, reason=f"refused: {answer.refused}")
+        refused = refusal_reason(answer)
+        if refused is not None:
+            scores[i] = Score.ok(0.0, reason=f"refused: {refused}")
             continue
         hedge = hedge_reason(answer, reference_multi=reference_multi, prompt=sample.prompt_text, completion=completion)
         if hedge is not None:

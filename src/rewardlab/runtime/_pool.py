@@ -234,7 +234,7 @@ class WorkerPool:
         memory_mb: int | None = DEFAULT_MEMORY_MB,
         max_tasks_per_worker: int | None = None,
     ) -> None:
-        self.size = workers or default_workers()
+        self.size = default_workers() if workers is None else workers
         if self.size < 1:
             raise ValueError("a pool needs at least one worker")
         if timeout <= 0:
