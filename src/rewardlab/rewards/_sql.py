@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rewardlab._reward import reward
-from rewardlab._types import Sample, Score
+from rewardlab._types import Sample, Score, Status
 from rewardlab.rewards._sql_compare import DEFAULT_FLOAT_TOL, compare_results, partial_match
 from rewardlab.rewards._sql_engine import (
     DEFAULT_MAX_MEMORY_MB,
@@ -60,13 +60,12 @@ REFERENCE_CACHE_MAX_ROWS = 10_000
 """Larger reference results are not cached (bounded memory: at most
 REFERENCE_CACHE_SIZE x this many rows)."""
 
-HARD_DEADLINE_S = 2 * DEFAULT_TIMEOUT_S + 5.0
-"""Per-sample deadline of the worker process that runs ``sql`` and
-``sql_partial_match`` (two queries plus start-up slack). The progress handler
-stops a slow query at its own ``timeout`` and scores 0; this outer kill is the
-backstop for the rare single engine instruction that runs long (``instr`` on
-two long strings), and reports status ``timeout``. Raise it (``--timeout``, or
-``with_timeout``) when raising the per-query ``timeout`` above 5 s."""
+WORKER_SLACK_S = 5.0
+"""Added to twice the per-query ``timeout`` (reference plus prediction) to
+make the hard deadline of one sample's worker call. The progress handler stops
+a slow query at ``timeout`` and scores 0; the worker kill is the backstop for a
+single engine instruction that runs long (``instr`` on two long strings), and
+reports status ``timeout``."""
 
 _DB_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _SUFFIXES: dict[str, tuple[str, ...]] = {
@@ -124,7 +123,8 @@ def resolve_database(
             if candidate.is_file():
                 return candidate
             tried.append(str(candidate))
-    raise _Unavailable(Score.error(f"field {db_id_field!r}: no database {name!r} under {str(root)!r} (tried {tried[0]}, ...)"))
+    where = f"under {str(root)!r} (tried {tried[0]}, ...)"
+    raise _Unavailable(Score.error(f"field {db_id_field!r}: no database {name!r} {where}"))
 
 
 def _no_database(db_field: str, db_id_field: str) -> NoReturn:
@@ -196,45 +196,15 @@ def _prediction_failure(pred: Execution) -> Score:
     return Score.ok(0.0, reason=f"{labels.get(pred.outcome, pred.outcome)}: {pred.message}"[:500])
 
 
-@reward(name="sql", range=(0.0, 1.0), isolated=True, timeout=HARD_DEADLINE_S)
-def sql(
+def _execution_match(
     sample: Sample,
-    *,
-    engine: Engine = "sqlite",
-    db_root: str | None = None,
-    db_field: str = "db",
-    db_id_field: str = "db_id",
-    timeout: float = DEFAULT_TIMEOUT_S,
-    max_rows: int = DEFAULT_MAX_ROWS,
-    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
-    float_tol: float = DEFAULT_FLOAT_TOL,
+    engine: Engine,
+    db_root: str | None,
+    db_field: str,
+    db_id_field: str,
+    limits: QueryLimits,
+    float_tol: float,
 ) -> Score:
-    """Execution accuracy: 1 when the predicted query returns the reference query's result.
-
-    The predicted query is the last ```sql fenced block of the completion, else
-    the whole completion; exactly one read-only query runs. The reference is
-    the sample's ``reference`` (SQL text). Results are compared as multisets of
-    rows, or as sequences when the reference has a top-level ``ORDER BY``;
-    column names are ignored, column count and order matter, numbers compare by
-    value with ``float_tol``, NULL matches NULL (see `compare_results`).
-
-    Args:
-        engine: ``sqlite`` (default) or ``duckdb``.
-        db_root: Directory for ``db_id`` lookups and relative ``db`` paths.
-        db_field: Sample field holding a database path.
-        db_id_field: Sample field holding a database id (needs ``db_root``).
-        timeout: Deadline of each query in seconds.
-        max_rows: Row cap of each query.
-        max_memory_mb: Memory cap of each query in MiB.
-        float_tol: Tolerance between numbers when a float is involved.
-
-    Returns:
-        1.0 or 0.0 with the reason (a failing, refused, too slow or too large
-        prediction is 0); ``abstain`` when the reference or the database field
-        is missing or the reference itself does not run; ``error`` when the
-        database file is missing or unreadable.
-    """
-    limits = QueryLimits(timeout, max_rows, max_memory_mb)
     try:
         ref, pred, reference = _executions(sample, engine, db_root, db_field, db_id_field, limits)
     except _Unavailable as exc:
@@ -253,28 +223,15 @@ def sql(
     return Score.ok(1.0) if same else Score.ok(0.0, reason=f"result differs: {why}")
 
 
-@reward(name="sql_partial_match", range=(0.0, 1.0), isolated=True, timeout=HARD_DEADLINE_S)
-def sql_partial_match(
+def _result_overlap(
     sample: Sample,
-    *,
-    engine: Engine = "sqlite",
-    db_root: str | None = None,
-    db_field: str = "db",
-    db_id_field: str = "db_id",
-    timeout: float = DEFAULT_TIMEOUT_S,
-    max_rows: int = DEFAULT_MAX_ROWS,
-    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
-    float_tol: float = DEFAULT_FLOAT_TOL,
+    engine: Engine,
+    db_root: str | None,
+    db_field: str,
+    db_id_field: str,
+    limits: QueryLimits,
+    float_tol: float,
 ) -> Score:
-    """Partial credit for result overlap: ``(row_f1 + column_f1) / 2`` (PaVeRL-SQL style).
-
-    Runs both queries like ``sql`` (same database rules, limits and statuses).
-    ``row_f1`` is the F1 of the multiset of predicted rows against the
-    reference rows; ``column_f1`` the F1 of columns matched one to one by
-    equal value multisets. Row order is ignored. Equals 1 exactly when the
-    results are equal as multisets; components ``row_f1`` and ``column_f1``.
-    """
-    limits = QueryLimits(timeout, max_rows, max_memory_mb)
     try:
         ref, pred, _ = _executions(sample, engine, db_root, db_field, db_id_field, limits)
     except _Unavailable as exc:
@@ -285,6 +242,142 @@ def sql_partial_match(
         pred.rows, ref.rows, predicted_columns=pred.columns, reference_columns=ref.columns, float_tol=float_tol
     )
     return Score.ok(value, components=components)
+
+
+_SCORERS = {"match": _execution_match, "overlap": _result_overlap}
+
+
+def _score_one(kind: str, sample: Sample, params: dict[str, Any]) -> Score:
+    """Score one sample in this process (inside a worker, or inline without a pool)."""
+    limits = QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])
+    try:
+        return _SCORERS[kind](
+            sample,
+            params["engine"],
+            params["db_root"],
+            params["db_field"],
+            params["db_id_field"],
+            limits,
+            params["float_tol"],
+        )
+    except MemoryError:
+        return Score.error("memory limit exceeded (MemoryError)")
+    except Exception as exc:  # a bug here is the verifier's failure, never the completion's 0
+        return Score.error(f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _dispatch(kind: str, samples: list[Sample], pool: Any, params: dict[str, Any]) -> list[Score]:
+    QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])  # bad limits fail loudly, once
+    if params["engine"] not in _DIALECTS:
+        raise ValueError(f"engine must be 'sqlite' or 'duckdb', got {params['engine']!r}")
+    if pool is None:
+        return [_score_one(kind, s, params) for s in samples]
+    deadline = 2 * params["timeout"] + WORKER_SLACK_S
+    results = pool.map(_score_one, [(kind, s, params) for s in samples], timeout=deadline, warm=(__name__,))
+    out = []
+    for result in results:
+        if result.status is Status.OK:
+            out.append(result.value)
+        elif result.status is Status.TIMEOUT:
+            out.append(Score.timeout(f"worker killed after {deadline:g}s (hard deadline): {result.reason}"))
+        else:
+            out.append(Score.error(result.reason))
+    return out
+
+
+@reward(name="sql", range=(0.0, 1.0), batched=True, uses_pool=True)
+def sql(
+    samples: list[Sample],
+    *,
+    pool: Any = None,
+    engine: Engine = "sqlite",
+    db_root: str | None = None,
+    db_field: str = "db",
+    db_id_field: str = "db_id",
+    timeout: float = DEFAULT_TIMEOUT_S,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
+    float_tol: float = DEFAULT_FLOAT_TOL,
+) -> list[Score]:
+    """Execution accuracy: 1 when the predicted query returns the reference query's result.
+
+    The predicted query is the last ```sql fenced block of the completion, else
+    the whole completion; exactly one read-only query runs. The reference is
+    the sample's ``reference`` (SQL text). Results are compared as multisets of
+    rows, or as sequences when the reference has a top-level ``ORDER BY``;
+    column names are ignored, column count and order matter, numbers compare by
+    value with ``float_tol``, NULL matches NULL (see `compare_results`).
+
+    Each sample is scored in a worker process of the runtime's pool; inside it
+    every query has the ``timeout`` deadline (exceeded: 0), and the worker is
+    killed after ``2 * timeout + WORKER_SLACK_S`` (status ``timeout``) if a
+    single engine instruction overruns. Called without a pool
+    (``run_inline``), it scores in the calling thread with the same guards
+    except the kill.
+
+    Args:
+        engine: ``sqlite`` (default) or ``duckdb``.
+        db_root: Directory for ``db_id`` lookups and relative ``db`` paths.
+        db_field: Sample field holding a database path.
+        db_id_field: Sample field holding a database id (needs ``db_root``).
+        timeout: Deadline of each query in seconds.
+        max_rows: Row cap of each query.
+        max_memory_mb: Memory cap of each query in MiB.
+        float_tol: Tolerance between numbers when a float is involved.
+
+    Returns:
+        1.0 or 0.0 with the reason (a failing, refused, too slow or too large
+        prediction is 0); ``abstain`` when the reference or the database field
+        is missing or the reference itself does not run; ``error`` when the
+        database file is missing or unreadable.
+    """
+    params = dict(
+        engine=engine,
+        db_root=db_root,
+        db_field=db_field,
+        db_id_field=db_id_field,
+        timeout=timeout,
+        max_rows=max_rows,
+        max_memory_mb=max_memory_mb,
+        float_tol=float_tol,
+    )
+    return _dispatch("match", samples, pool, params)
+
+
+@reward(name="sql_partial_match", range=(0.0, 1.0), batched=True, uses_pool=True)
+def sql_partial_match(
+    samples: list[Sample],
+    *,
+    pool: Any = None,
+    engine: Engine = "sqlite",
+    db_root: str | None = None,
+    db_field: str = "db",
+    db_id_field: str = "db_id",
+    timeout: float = DEFAULT_TIMEOUT_S,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
+    float_tol: float = DEFAULT_FLOAT_TOL,
+) -> list[Score]:
+    """Partial credit for result overlap: ``(row_f1 + column_f1) / 2`` (PaVeRL-SQL style).
+
+    Runs both queries like ``sql`` (same database rules, limits, worker
+    processes and statuses). ``row_f1`` is the F1 of the multiset of predicted
+    rows against the reference rows; ``column_f1`` the F1 of columns matched
+    one to one by equal value multisets. Row order is ignored. Equals 1
+    exactly when the results are equal as multisets; components ``row_f1`` and
+    ``column_f1``.
+    """
+    params = dict(
+        engine=engine,
+        db_root=db_root,
+        db_field=db_field,
+        db_id_field=db_id_field,
+        timeout=timeout,
+        max_rows=max_rows,
+        max_memory_mb=max_memory_mb,
+        float_tol=float_tol,
+    )
+    return _dispatch("overlap", samples, pool, params)
 
 
 @reward(name="sql_syntax", range=(0.0, 1.0))
@@ -392,4 +485,12 @@ def sql_ngram(sample: Sample, *, n: int = 2, dialect: str = "sqlite") -> Score:
     return Score.ok(jaccard(p, r))
 
 
-__all__ = ["extract_query", "resolve_database", "sql", "sql_ngram", "sql_partial_match", "sql_schema_link", "sql_syntax"]
+__all__ = [
+    "extract_query",
+    "resolve_database",
+    "sql",
+    "sql_ngram",
+    "sql_partial_match",
+    "sql_schema_link",
+    "sql_syntax",
+]

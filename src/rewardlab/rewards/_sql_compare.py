@@ -65,7 +65,7 @@ def _cells_equal(a: Any, b: Any, tol: float) -> bool:
 
 
 def _rows_equal(a: Row, b: Row, tol: float) -> bool:
-    return len(a) == len(b) and all(_cells_equal(x, y, tol) for x, y in zip(a, b))
+    return len(a) == len(b) and all(_cells_equal(x, y, tol) for x, y in zip(a, b, strict=True))
 
 
 def _normalised(rows: Sequence[Row]) -> list[Row]:
@@ -117,7 +117,7 @@ def compare_results(
     if {len(r) for r in pred} != {len(r) for r in ref}:
         return False, "different number of columns"
     if ordered:
-        for i, (a, b) in enumerate(zip(pred, ref)):
+        for i, (a, b) in enumerate(zip(pred, ref, strict=True)):
             if not _rows_equal(a, b, float_tol):
                 return False, f"row {i + 1} differs (reference has ORDER BY, so order matters)"
         return True, ""
@@ -126,7 +126,7 @@ def compare_results(
         return tuple(_rank_key(v) for v in row)
 
     # Pair rows after sorting both sides; rows within tolerance of each other sort next to each other.
-    for a, b in zip(sorted(pred, key=key), sorted(ref, key=key)):
+    for a, b in zip(sorted(pred, key=key), sorted(ref, key=key), strict=True):
         if not _rows_equal(a, b, float_tol):
             return False, "rows differ"
     return True, ""

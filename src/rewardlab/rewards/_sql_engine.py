@@ -181,6 +181,13 @@ def precheck(query: str, engine: Engine = "sqlite") -> Execution | None:
 
 # -- SQLite ------------------------------------------------------------------------------
 
+# (constant name, its value in sqlite3.h for Pythons that lack the name, our limit)
+_LIMITS = (
+    ("SQLITE_LIMIT_ATTACHED", 7, 0),
+    ("SQLITE_LIMIT_LENGTH", 0, MAX_VALUE_BYTES),
+    ("SQLITE_LIMIT_LIKE_PATTERN_LENGTH", 8, MAX_LIKE_PATTERN),
+    ("SQLITE_LIMIT_SQL_LENGTH", 1, MAX_QUERY_CHARS * 4),
+)
 _ALLOWED_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
 _DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"})
 
@@ -265,10 +272,10 @@ def _open_sqlite(path: Path) -> _SqliteConnection:
     except sqlite3.Error as exc:
         conn.close()
         raise DatabaseUnavailable(f"{path}: not a readable SQLite database ({exc})") from exc
-    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_LIKE_PATTERN)
-    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_QUERY_CHARS * 4)
+    setlimit = getattr(conn, "setlimit", None)
+    if setlimit is not None:  # Python 3.11+; on 3.10 the worker's hard deadline is the only bound on one instruction
+        for name, number, value in _LIMITS:
+            setlimit(getattr(sqlite3, name, number), value)
     setconfig = getattr(conn, "setconfig", None)
     if setconfig is not None:  # Python 3.12+: the engine's own hardening switch
         with contextlib.suppress(Exception):
@@ -352,7 +359,7 @@ def _open_duckdb(path: Path, limits: QueryLimits) -> _DuckConnection:
         import duckdb
     except ImportError as exc:  # pragma: no cover - the extra is not installed
         raise DatabaseUnavailable("engine 'duckdb' needs the duckdb package: pip install 'rewardlab[duckdb]'") from exc
-    config = {
+    config: dict[str, str | bool | int | float | list[str]] = {
         "enable_external_access": False,  # no reading or writing files, no extension downloads
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,

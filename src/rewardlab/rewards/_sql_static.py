@@ -6,6 +6,9 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 MAX_COMPLETION_CHARS = 200_000
 """Longest completion searched for a fenced block; longer text is cut first
@@ -33,7 +36,7 @@ def extract_query(text: str) -> str:
     return (blocks[-1] if blocks else text).strip()
 
 
-def _dialect(name: str):  # type: ignore[no-untyped-def]
+def _dialect(name: str) -> Any:
     from sqlglot.dialects.dialect import Dialect
 
     return Dialect.get_or_raise(name)
@@ -209,7 +212,7 @@ def ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
-def jaccard(a: set[object] | frozenset[object], b: set[object] | frozenset[object]) -> float:
+def jaccard(a: set[_T] | frozenset[_T], b: set[_T] | frozenset[_T]) -> float:
     """``|a & b| / |a | b|``; two empty sets are identical (1.0)."""
     union = len(a | b)
     return 1.0 if union == 0 else len(a & b) / union
