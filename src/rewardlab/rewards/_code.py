@@ -7,8 +7,10 @@ computed here (see `rewardlab.rewards._code_tests`).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -112,6 +114,9 @@ def _why_missing(result: SandboxResult) -> str:
 
 
 def _harness_failed(result: SandboxResult) -> str | None:
+    for frame in result.frames:
+        if "runner_error" in frame:
+            return f"sandbox runner failed ({result.backend}): {str(frame['runner_error'])[:200]}"
     if any("started" in f or "compile_error" in f for f in result.frames) or result.timed_out:
         return None
     tail = (result.stderr.strip().splitlines() or [f"exit code {result.exit_code}"])[-1]
@@ -254,6 +259,29 @@ def run_suite(
     return run
 
 
+_SANDBOXES: dict[tuple[str, SandboxLimits, bool], Sandbox] = {}
+_SANDBOX_LOCK = threading.Lock()
+
+
+def shared_sandbox(backend: str, limits: SandboxLimits, *, reuse: bool) -> Sandbox:
+    """One `Sandbox` per (backend, limits, reuse) for the process, so reused workers outlive a batch."""
+    key = (backend, limits, reuse)
+    with _SANDBOX_LOCK:
+        box = _SANDBOXES.get(key)
+        if box is None:
+            box = _SANDBOXES[key] = Sandbox(backend, limits, reuse=reuse)
+        return box
+
+
+@atexit.register
+def _close_sandboxes() -> None:
+    with _SANDBOX_LOCK:
+        boxes = list(_SANDBOXES.values())
+        _SANDBOXES.clear()
+    for box in boxes:
+        box.close()
+
+
 def _suite_key(sample: Sample) -> str:
     fields = {k: sample.get(k) for k in ("test", "tests", "calls", "io", "entry_point", "test_imports")}
     text = json.dumps(fields, sort_keys=True, default=str)
@@ -302,6 +330,7 @@ def code(
     io_compare: Literal["lines", "tokens"] = "lines",
     entry_point: str | None = None,
     workers: int | None = None,
+    reuse: bool = True,
 ) -> list[Score]:
     """Run the completion's code against the row's tests in a sandbox.
 
@@ -317,7 +346,9 @@ def code(
     does not compile scores 0 without running. Crashes, time and memory limits,
     exits and protocol forgeries score 0 for the tests they affect; only a
     failure of the sandbox itself is an ``error``. The signature of each score
-    names the backend that ran it.
+    names the backend that ran it. ``reuse`` keeps sandboxes alive between
+    samples (each sample still runs in a fresh fork, after a full reset; see
+    `rewardlab.runtime.SandboxWorker`); ``workers`` is how many run at once.
     """
     params = {
         "credit": credit,
@@ -328,11 +359,12 @@ def code(
         "io_compare": io_compare,
         "entry_point": entry_point,
         "workers": workers,
+        "reuse": reuse,
     }
     if credit not in ("all", "fraction", "difficulty"):
         raise ValueError(f"credit must be all, fraction or difficulty, got {credit!r}")
     try:
-        box = Sandbox(backend, _limits(timeout, memory_mb, output_bytes))
+        box = shared_sandbox(backend, _limits(timeout, memory_mb, output_bytes), reuse=reuse)
     except SandboxUnavailable as exc:
         return [Score.error(str(exc)).with_signature(_signature(params, backend))] * len(samples)
     signature = _signature(params, box.backend_name)

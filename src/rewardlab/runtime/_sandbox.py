@@ -63,6 +63,10 @@ of another running at the same time."""
 RESULT_BYTES_LIMIT = 32_000_000
 """Most bytes read from the result channel of one run; more is a violation."""
 
+MAX_JOBS_PER_WORKER = 500
+"""Jobs a reused worker runs before it is replaced: a bound on anything a job
+could leave behind that the between-job reset does not know about."""
+
 _WORKDIR = "/sandbox"
 _RUNNER_SOURCE = (Path(__file__).with_name("_sandbox_runner.py")).read_text(encoding="utf-8")
 _uid_counter = itertools.count()
@@ -223,22 +227,9 @@ class _LocalBackend(SandboxBackend):
     @abstractmethod
     def _argv(self, limits: SandboxLimits) -> list[str]: ...
 
-    def run(self, job: SandboxJob, limits: SandboxLimits) -> SandboxResult:
+    def _start(self, limits: SandboxLimits, header: dict[str, Any]) -> tuple[subprocess.Popen[bytes], int]:
         read_chan, write_chan = os.pipe()
-        payload = {
-            "mode": job.mode,
-            "code": job.code,
-            "items": [dict(i) for i in job.items],
-            "entry_point": job.entry_point,
-            "setup": job.setup,
-            "case_timeout_s": job.case_timeout_s,
-            "limits": asdict(limits),
-            "channel_fd": write_chan,
-            "uid": _sandbox_uid(),
-            "workdir": _WORKDIR,
-        }
-        data = json.dumps(payload).encode()
-        start = time.monotonic()
+        header = {**header, "limits": asdict(limits), "channel_fd": write_chan, "uid": _sandbox_uid(), "workdir": _WORKDIR}
         try:
             proc = subprocess.Popen(
                 self._argv(limits),
@@ -255,6 +246,13 @@ class _LocalBackend(SandboxBackend):
             raise SandboxError(f"{self.name}: could not start: {exc}") from exc
         finally:
             os.close(write_chan)
+        self._header = header
+        return proc, read_chan
+
+    def run(self, job: SandboxJob, limits: SandboxLimits) -> SandboxResult:
+        start = time.monotonic()
+        proc, read_chan = self._start(limits, {})
+        data = (json.dumps({**self._header, **_job_payload(job)}) + "\n").encode()
         writer = threading.Thread(target=_feed, args=(proc, data), daemon=True)
         writer.start()
         try:
@@ -263,6 +261,156 @@ class _LocalBackend(SandboxBackend):
             os.close(read_chan)
             writer.join(1.0)
         return result
+
+    def worker(self, limits: SandboxLimits) -> SandboxWorker:
+        """A long-lived sandbox that runs jobs one after another (see `SandboxWorker`)."""
+        return _ReusedWorker(self, limits)
+
+
+def _job_payload(job: SandboxJob) -> dict[str, Any]:
+    return {
+        "mode": job.mode,
+        "code": job.code,
+        "items": [dict(i) for i in job.items],
+        "entry_point": job.entry_point,
+        "setup": job.setup,
+        "case_timeout_s": job.case_timeout_s,
+    }
+
+
+class SandboxWorker(ABC):
+    """A sandbox kept alive between jobs, for throughput.
+
+    Each job runs in a fresh fork of a runner that never runs candidate code
+    itself; between jobs the runner kills every other process of the sandbox,
+    empties the working directory and ``/tmp`` and removes System V IPC
+    objects, and only then reads the next job. A job that times out, floods
+    output or kills the runner retires the whole worker.
+    """
+
+    jobs_done: int = 0
+
+    @abstractmethod
+    def run(self, job: SandboxJob) -> SandboxResult | None:
+        """Run one job; ``None`` when the worker died before the job started (retry on a new one)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def alive(self) -> bool: ...
+
+
+class _ReusedWorker(SandboxWorker):
+    def __init__(self, backend: _LocalBackend, limits: SandboxLimits) -> None:
+        self.backend, self.limits = backend, limits
+        self.proc, self.chan = backend._start(limits, {"serve": True})
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(backend._header) + "\n").encode())
+        self.proc.stdin.flush()
+        self._alive = True
+        self.jobs_done = 0
+
+    @property
+    def alive(self) -> bool:
+        return self._alive and self.proc.poll() is None
+
+    def run(self, job: SandboxJob) -> SandboxResult | None:
+        assert self.proc.stdin is not None
+        start = time.monotonic()
+        try:
+            self.proc.stdin.write((json.dumps(_job_payload(job)) + "\n").encode())
+            self.proc.stdin.flush()
+        except OSError:
+            self.close()
+            return None
+        result, clean = _collect_job(self.proc, self.chan, self.limits, start, self.backend.name)
+        self.jobs_done += 1
+        if not clean:
+            self.close()
+        return result
+
+    def close(self) -> None:
+        if not self._alive:
+            return
+        self._alive = False
+        _kill_tree(self.proc)
+        try:
+            self.proc.wait(timeout=10)
+        finally:
+            for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+            os.close(self.chan)
+
+
+def _collect_job(
+    proc: subprocess.Popen[bytes], chan: int, limits: SandboxLimits, start: float, backend: str
+) -> tuple[SandboxResult, bool]:
+    """Read one job's frames from a reused worker, up to its ``ready`` frame.
+
+    Returns the result and whether the worker is fit for another job.
+    """
+    assert proc.stdout is not None and proc.stderr is not None
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    buffers: dict[int, bytearray] = {out_fd: bytearray(), err_fd: bytearray(), chan: bytearray()}
+    caps = {out_fd: limits.output_bytes, err_fd: limits.output_bytes, chan: RESULT_BYTES_LIMIT}
+    deadline = start + limits.wall_s
+    timed_out = over = ended = ready = False
+    with selectors.DefaultSelector() as sel:
+        for fd in buffers:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ)
+        while not ready and not ended:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            for key, _ in sel.select(left):
+                fd = int(key.fd)
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    ended = True
+                    continue
+                buffers[fd] += chunk
+                if len(buffers[fd]) > caps[fd]:
+                    over = True
+                if fd == chan and buffers[chan].endswith(b"\n") and b'{"ready":true}\n' in buffers[chan]:
+                    ready = True
+            if over:
+                break
+        # Output written before the job ended is already in the pipes: take it now,
+        # so none of it is attributed to the next job.
+        for fd in (out_fd, err_fd):
+            while not over:
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                buffers[fd] += chunk
+                over = len(buffers[fd]) > caps[fd]
+    frames = [f for f in _parse_frames(bytes(buffers[chan])) if not f.get("ready")]
+    clean = ready and not (timed_out or over or ended)
+    result = SandboxResult(
+        backend=backend,
+        frames=frames,
+        stdout=bytes(buffers[out_fd][: limits.output_bytes]).decode("utf-8", "replace"),
+        stderr=bytes(buffers[err_fd][: limits.output_bytes]).decode("utf-8", "replace"),
+        exit_code=None if clean else proc.poll(),
+        timed_out=timed_out,
+        output_limit=over,
+        elapsed_s=time.monotonic() - start,
+    )
+    return result, clean
 
 
 def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
@@ -511,6 +659,9 @@ class Sandbox:
         backend: ``"auto"`` (bubblewrap, else the weaker ``unshare`` fallback),
             a backend name, or a `SandboxBackend` instance.
         limits: Resource limits of each run.
+        reuse: Keep sandboxes alive between jobs (`SandboxWorker`): several
+            times faster, with a fresh fork and a full reset per job.
+        max_jobs_per_worker: Replace a reused sandbox after this many jobs.
 
     Example:
         >>> box = Sandbox()  # doctest: +SKIP
@@ -518,9 +669,21 @@ class Sandbox:
         {'i': 0, 'value': 42}
     """
 
-    def __init__(self, backend: str | SandboxBackend = "auto", limits: SandboxLimits | None = None) -> None:
+    def __init__(
+        self,
+        backend: str | SandboxBackend = "auto",
+        limits: SandboxLimits | None = None,
+        *,
+        reuse: bool = False,
+        max_jobs_per_worker: int = MAX_JOBS_PER_WORKER,
+    ) -> None:
         self.backend = backend if isinstance(backend, SandboxBackend) else get_backend(backend)
         self.limits = limits or SandboxLimits()
+        self.reuse = reuse and hasattr(self.backend, "worker")
+        self.max_jobs_per_worker = max_jobs_per_worker
+        self._idle: list[SandboxWorker] = []
+        self._lock = threading.Lock()
+        self._closed = False
 
     @property
     def backend_name(self) -> str:
@@ -528,4 +691,39 @@ class Sandbox:
 
     def run(self, job: SandboxJob) -> SandboxResult:
         """Run one job; see `SandboxResult`. Raises `SandboxError` only when the machinery fails."""
-        return self.backend.run(job, self.limits)
+        if not self.reuse:
+            return self.backend.run(job, self.limits)
+        for _ in range(2):
+            worker = self._take()
+            result = worker.run(job)
+            if worker.alive and worker.jobs_done < self.max_jobs_per_worker and not self._closed:
+                with self._lock:
+                    self._idle.append(worker)
+            else:
+                worker.close()
+            if result is not None:
+                return result
+        raise SandboxError(f"{self.backend_name}: reused worker died twice before taking a job")
+
+    def _take(self) -> SandboxWorker:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive:
+                    return worker
+                worker.close()
+        return self.backend.worker(self.limits)  # type: ignore[attr-defined, no-any-return]
+
+    def close(self) -> None:
+        """Stop the reused workers (a no-op without ``reuse``)."""
+        self._closed = True
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

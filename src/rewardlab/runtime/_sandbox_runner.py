@@ -14,6 +14,8 @@ descriptor number the job names. Protocol, one frame per line:
 - ``{"i": k, "stdout": "...", "exit": n, "stderr": "...", "timeout": bool, "output_limit": bool}``:
   the program's run on stdin case ``k``.
 - ``{"done": true, "child": "..."}``: the runner finished; ``child`` says how the candidate process ended.
+- ``{"runner_error": "..."}``: the runner itself failed (a harness error, not the candidate's doing).
+- ``{"ready": true}``: (reused workers) the reset after a job is complete.
 
 Candidate code never runs in this process. It runs in a forked child that holds
 only a private pipe back to this runner (the result channel is closed in the
@@ -68,6 +70,13 @@ def _prctl(option: int, value: int) -> bool:
         return False
 
 
+def _limit_cpu(seconds: float) -> None:
+    # Per candidate process, set after the fork: the runner itself lives across
+    # jobs in a reused worker and must not run out of CPU time.
+    value = max(1, int(seconds + 0.999))
+    resource.setrlimit(resource.RLIMIT_CPU, (value, value))
+
+
 def _confine(job: dict) -> None:
     limits = job["limits"]
     mb = 1024 * 1024
@@ -88,7 +97,7 @@ def _confine(job: dict) -> None:
     cap(resource.RLIMIT_NOFILE, limits["open_files"])
     cap(resource.RLIMIT_FSIZE, limits["file_size_mb"] * mb)
     cap(resource.RLIMIT_CORE, 0)
-    cap(resource.RLIMIT_CPU, max(1, int(limits["cpu_s"] + 0.999)))
+    cap(resource.RLIMIT_MSGQUEUE, 0)
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
     _prctl(_PR_SET_DUMPABLE, 0)
 
@@ -205,6 +214,7 @@ def _run_in_child(job: dict, channel: int) -> str:
             null = os.open(os.devnull, os.O_RDONLY)
             os.dup2(null, 0)
             os.close(null)
+            _limit_cpu(job["limits"]["cpu_s"])
             _child(job, code, write_end)
         finally:
             os._exit(0)  # lingering threads of the candidate must not keep it alive
@@ -238,6 +248,7 @@ def _run_in_child(job: dict, channel: int) -> str:
         if len(buffer) > FRAME_LIMIT:
             _frame(channel, {"violation": f"frame longer than {FRAME_LIMIT} bytes"})
             break
+    os.close(read_end)
     if finished:
         _kill_others()
         os.waitpid(pid, 0)
@@ -288,6 +299,7 @@ def _run_program(job: dict, channel: int) -> str:
                 stderr=subprocess.PIPE,
                 start_new_session=True,
                 close_fds=True,
+                preexec_fn=lambda: _limit_cpu(limits["cpu_s"]),
             )
         outs = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
         open_fds = set(outs)
@@ -322,17 +334,88 @@ def _run_program(job: dict, channel: int) -> str:
     return "finished"
 
 
+def _run_job(job: dict, channel: int) -> bool:
+    try:
+        if job["mode"] == "stdin":
+            child = _run_program(job, channel)
+        else:
+            child = _run_in_child(job, channel)
+    except Exception as exc:
+        # The runner's own failure, reported on the channel no candidate can reach.
+        _frame(channel, {"runner_error": _describe(exc)})
+        return False
+    _frame(channel, {"done": True, "child": child})
+    return True
+
+
+def _wipe(directory: str) -> None:
+    import shutil
+
+    def retry(func, path, _exc):
+        os.chmod(os.path.dirname(path), 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            func(path)
+
+    for entry in os.scandir(directory):
+        if entry.is_dir(follow_symlinks=False):
+            os.chmod(entry.path, 0o700)
+            shutil.rmtree(entry.path, onerror=retry)
+        else:
+            os.unlink(entry.path)
+
+
+def _remove_ipc() -> None:
+    # System V objects outlive their creator; the next job must not find them.
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for kind, remove in (("shm", libc.shmctl), ("msg", libc.msgctl), ("sem", libc.semctl)):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            ident = int(row.split()[1])
+            if kind == "sem":
+                remove(ident, 0, 0)
+            else:
+                remove(ident, 0, None)
+
+
+def _reset(workdir: str) -> None:
+    """Leave nothing of one job for the next: processes, files, IPC objects."""
+    _kill_others()
+    for directory in (workdir, "/tmp"):
+        _wipe(directory)
+    _remove_ipc()
+
+
 def main() -> None:
-    job = json.loads(sys.stdin.buffer.read())
+    first = sys.stdin.buffer.readline()
+    job = json.loads(first)
     channel = int(job["channel_fd"])
     os.set_inheritable(channel, False)
-    os.chdir(job.get("workdir", "/sandbox"))
+    workdir = job.get("workdir", "/sandbox")
+    os.chdir(workdir)
     _confine(job)
-    if job["mode"] == "stdin":
-        child = _run_program(job, channel)
-    else:
-        child = _run_in_child(job, channel)
-    _frame(channel, {"done": True, "child": child})
+    if not job.get("serve"):
+        _run_job(job, channel)
+        return
+    # Reused worker: every job runs in a fresh fork of this process, which
+    # itself never runs candidate code; between jobs everything the last one
+    # could have left behind is removed before the next job is read.
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return
+        if not _run_job({**job, **json.loads(line)}, channel):
+            return
+        _reset(workdir)
+        _frame(channel, {"ready": True})
 
 
 main()
