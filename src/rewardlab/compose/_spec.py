@@ -217,6 +217,8 @@ def read_spec_file(path: Path) -> tuple[Any, dict[Path_, int]]:
             data: Any = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             found = re.search(r"line (\d+)", str(exc))
+            if found is None and "end of document" in str(exc):
+                found = re.match(r"(\d+)", str(max(1, len(text.splitlines()))))
             raise SpecError(
                 [SpecProblem(source, (), f"invalid TOML: {exc}", int(found.group(1)) if found else None)]
             ) from None
