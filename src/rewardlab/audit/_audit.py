@@ -176,7 +176,14 @@ def _build_jobs(
         if row.reference_text is not None:
             gold = render_gold(reward_name, row.reference_text, {**row.extras, "prompt": row.prompt})
             jobs.append(_Job("gold", row, gold))
-    probed = list(rows)
+    # Rows that repeat a prompt and reference (several completions per prompt) are probed once.
+    seen: set[tuple[str, str]] = set()
+    probed = []
+    for row in rows:
+        key = (row.prompt_text, row.reference_text or "")
+        if key not in seen:
+            seen.add(key)
+            probed.append(row)
     if probe_rows is not None and probe_rows < len(probed):
         probed = sorted(random.Random(f"{seed}:probe-rows").sample(probed, probe_rows), key=lambda r: r.index)
     _, wrong = _probe_inputs(rows, seed)
@@ -387,6 +394,7 @@ def audit(
         bootstrap: Resamples for the 95% intervals of labelled rates.
         fail_on: ``--fail-on`` rules; the default verdict rules when ``None``.
         probe_rows: Run probes on a seeded sample of this many rows (default all).
+            Rows repeating an earlier row's prompt and reference are probed once.
         limit: Read at most this many rows.
         pool: A worker pool to use (default: a new one, closed at the end).
         workers: Worker processes for a new pool.
