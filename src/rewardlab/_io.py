@@ -135,9 +135,10 @@ class RowWriter:
     into the output file.
     """
 
-    def __init__(self, path: str | Path, *, resume: bool) -> None:
+    def __init__(self, path: str | Path, *, resume: bool, column_types: Mapping[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.format = file_format(self.path)
+        self.column_types = dict(column_types or {})
         self.rows_written = 0
         self._handle: BinaryIO | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,8 +177,17 @@ class RowWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            dict_rows = [orjson.loads(r) if isinstance(r, bytes) else r for r in rows]
+            dict_rows = [orjson.loads(r) if isinstance(r, bytes) else dict(r) for r in rows]
+            # Columns of known type are built explicitly: inferring them per batch
+            # fails for empty maps and all-null batches.
+            typed = {
+                name: pa.array([r.pop(name, None) for r in dict_rows], type=kind)
+                for name, kind in self.column_types.items()
+                if any(name in r for r in dict_rows)
+            }
             table = pa.Table.from_pylist(dict_rows)
+            for name, array in typed.items():
+                table = table.append_column(name, array)
             index = len(self._part_files())
             final = self.parts / f"part-{index:06d}.parquet"
             tmp = final.with_suffix(".tmp")

@@ -63,6 +63,19 @@ class _ChunkResult:
     value_sum: float
 
 
+def output_column_types(output_field: str) -> dict[str, Any]:
+    """Arrow types of the columns the job adds (for Parquet output)."""
+    import pyarrow as pa
+
+    return {
+        output_field: pa.float64(),
+        f"{output_field}_status": pa.string(),
+        f"{output_field}_reason": pa.string(),
+        f"{output_field}_components": pa.map_(pa.string(), pa.float64()),
+        f"{output_field}_signature": pa.string(),
+    }
+
+
 def _to_sample(path: str, raw: RawRow, fields: FieldMap) -> tuple[dict[str, Any], Sample]:
     row = parse_row(path, raw)
     try:
@@ -233,7 +246,7 @@ def score_file(
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such file")
     started = time.monotonic()
-    writer = RowWriter(output_path, resume=resume)
+    writer = RowWriter(output_path, resume=resume, column_types=output_column_types(output_field))
     _check_resumable(writer, reward, output_field)
     bad_log = BadRowLog(bad_rows_path or f"{output_path}.bad.jsonl", resume=resume) if skip_bad_rows else None
     summary = JobSummary(resumed_from=writer.rows_written)

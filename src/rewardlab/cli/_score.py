@@ -28,6 +28,7 @@ def score(
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows instead of stopping."),
     bad_rows: Path = typer.Option(None, help="Where skipped rows are recorded (default OUTPUT.bad.jsonl)."),
     progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    batch_size: int = typer.Option(None, min=1, help="Rows per batch (default 2048; 128 per worker for isolated rewards)."),
 ) -> None:
     """Score every row of INPUT with a reward and write OUTPUT, same rows in the same order."""
     loaded = load_reward(reward, param, timeout)
@@ -45,6 +46,7 @@ def score(
             output_field=output_field,
             progress=progress,
             timeout=timeout,
+            chunk_rows=batch_size,
         )
     except DataError as exc:
         fail(f"{exc}\nrows before it were written to {output}; fix the row and re-run with --resume to continue")
