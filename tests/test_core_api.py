@@ -61,7 +61,9 @@ class TestScore:
 class TestSample:
     def test_chat_messages(self) -> None:
         s = Sample(
-            completion=[{"role": "assistant", "content": [{"type": "text", "text": "Hi "}, {"type": "text", "text": "there"}]}],
+            completion=[
+                {"role": "assistant", "content": [{"type": "text", "text": "Hi "}, {"type": "text", "text": "there"}]}
+            ],
             prompt=[{"role": "system", "content": "be nice"}, {"role": "user", "content": "hello"}],
         )
         assert s.completion_text == "Hi there"
@@ -70,7 +72,10 @@ class TestSample:
     def test_from_mapping_keeps_extras_and_renames(self) -> None:
         from rewardlab import FieldMap
 
-        s = Sample.from_mapping({"resp": "x", "gold": "y", "task": "math", "q": "?"}, FieldMap(completion="resp", reference="gold", prompt="q"))
+        s = Sample.from_mapping(
+            {"resp": "x", "gold": "y", "task": "math", "q": "?"},
+            FieldMap(completion="resp", reference="gold", prompt="q"),
+        )
         assert (s.completion, s.reference, s.prompt) == ("x", "y", "?")
         assert s.extras == {"task": "math"}
         assert s.get("task") == "math" and s.get("missing", 3) == 3
@@ -174,7 +179,11 @@ def test_failures_are_never_zero() -> None:
 
 def test_score_accepts_samples_and_dicts_and_keeps_order() -> None:
     r = rewardlab.load("exact_match")
-    items = [Sample(completion="a", reference="a"), {"completion": "b", "reference": "c"}, {"completion": "x", "reference": "X"}]
+    items = [
+        Sample(completion="a", reference="a"),
+        {"completion": "b", "reference": "c"},
+        {"completion": "x", "reference": "X"},
+    ]
     assert [s.value for s in r.score(items)] == [1.0, 0.0, 1.0]
     assert r.score([]) == []
 
@@ -229,10 +238,14 @@ def test_third_party_entry_point_is_found(tmp_path: Path) -> None:
     (dist / "entry_points.txt").write_text("[rewardlab.rewards]\nshouty = shouty_rewards:shouty\n")
     code = (
         "import rewardlab, sys; r = rewardlab.load('shouty');"
-        "print(r.score([{'completion': 'HI'}, {'completion': 'hi'}])[0].value, r.score([{'completion': 'hi'}])[0].value)"
+        "s = r.score([{'completion': 'HI'}, {'completion': 'hi'}]);"
+        "print(s[0].value, s[1].value)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], env={"PYTHONPATH": str(pkg), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(pkg), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1.0", "0.0"]

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import _misbehaving as bad
 import pytest
 
+import _misbehaving as bad
 from rewardlab import Status
 from rewardlab.runtime import CallResult, WorkerPool
 

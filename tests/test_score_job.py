@@ -37,15 +37,24 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-ROWS = [
-    {"id": i, "response": f"answer {i % 7}", "gold": f"Answer {i % 5}", "meta": {"k": i}} for i in range(300)
-]
+ROWS = [{"id": i, "response": f"answer {i % 7}", "gold": f"Answer {i % 5}", "meta": {"k": i}} for i in range(300)]
 
 
 def test_jsonl_rows_keep_order_fields_and_gain_reward_columns(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", ROWS)
     out = tmp_path / "out.jsonl"
-    result = run("score", str(src), "-r", "exact_match", "-o", str(out), "--completion-field", "response", "--reference-field", "gold")
+    result = run(
+        "score",
+        str(src),
+        "-r",
+        "exact_match",
+        "-o",
+        str(out),
+        "--completion-field",
+        "response",
+        "--reference-field",
+        "gold",
+    )
     rows = read_jsonl(out)
     assert [r["id"] for r in rows] == list(range(300))
     for r in rows:
@@ -60,7 +69,9 @@ def test_jsonl_rows_keep_order_fields_and_gain_reward_columns(tmp_path: Path) ->
 
 def test_parquet_in_parquet_out_and_workers(tmp_path: Path) -> None:
     src = tmp_path / "in.parquet"
-    pq.write_table(pa.Table.from_pylist([{"completion": r["response"], "reference": r["gold"], "id": r["id"]} for r in ROWS]), src)
+    pq.write_table(
+        pa.Table.from_pylist([{"completion": r["response"], "reference": r["gold"], "id": r["id"]} for r in ROWS]), src
+    )
     out1, out2 = tmp_path / "one.parquet", tmp_path / "two.parquet"
     run("score", str(src), "-r", "exact_match", "-o", str(out1))
     run("score", str(src), "-r", "exact_match", "-o", str(out2), "--workers", "2", "--batch-size", "40")
@@ -72,7 +83,9 @@ def test_parquet_in_parquet_out_and_workers(tmp_path: Path) -> None:
 
 
 def test_jsonl_to_parquet_and_output_field_prefix(tmp_path: Path) -> None:
-    src = write_jsonl(tmp_path / "in.jsonl", [{"completion": "a", "reference": "a"}, {"completion": "b", "reference": "c"}])
+    src = write_jsonl(
+        tmp_path / "in.jsonl", [{"completion": "a", "reference": "a"}, {"completion": "b", "reference": "c"}]
+    )
     out = tmp_path / "out.parquet"
     run("score", str(src), "-r", "exact_match", "-o", str(out), "--output-field", "em")
     table = pq.read_table(out).to_pylist()
@@ -93,7 +106,9 @@ def test_non_ok_statuses_are_null_not_zero(tmp_path: Path) -> None:
     ("bad_line", "message"),
     [("{not json", "invalid JSON"), ("[1, 2]", "expected a JSON object"), ('{"reference": "x"}', "field 'completion'")],
 )
-def test_malformed_row_stops_with_file_and_line_and_keeps_earlier_rows(tmp_path: Path, bad_line: str, message: str) -> None:
+def test_malformed_row_stops_with_file_and_line_and_keeps_earlier_rows(
+    tmp_path: Path, bad_line: str, message: str
+) -> None:
     good = [json.dumps({"completion": f"c{i}", "reference": f"c{i}"}) for i in range(5)]
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join([*good[:3], bad_line, *good[3:]]) + "\n")
@@ -123,9 +138,13 @@ def test_unknown_reward_and_bad_param_exit_2(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", [{"completion": "a"}])
     r1 = run("score", str(src), "-r", "exact_mach", "-o", str(tmp_path / "o.jsonl"), check=False)
     assert r1.returncode == 2 and "did you mean" in r1.stderr
-    r2 = run("score", str(src), "-r", "exact_match", "-p", "ignore_case=maybe", "-o", str(tmp_path / "o.jsonl"), check=False)
+    r2 = run(
+        "score", str(src), "-r", "exact_match", "-p", "ignore_case=maybe", "-o", str(tmp_path / "o.jsonl"), check=False
+    )
     assert r2.returncode == 2 and "ignore_case" in r2.stderr
-    r3 = run("score", str(tmp_path / "missing.jsonl"), "-r", "exact_match", "-o", str(tmp_path / "o.jsonl"), check=False)
+    r3 = run(
+        "score", str(tmp_path / "missing.jsonl"), "-r", "exact_match", "-o", str(tmp_path / "o.jsonl"), check=False
+    )
     assert r3.returncode != 0 and "missing.jsonl" in r3.stderr
 
 

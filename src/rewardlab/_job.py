@@ -117,7 +117,7 @@ def process_chunk(
     out: list[Any] = []
     key_status, key_reason = f"{output_field}_status", f"{output_field}_reason"
     key_components, key_signature = f"{output_field}_components", f"{output_field}_signature"
-    for row, score in zip(rows, scores):
+    for row, score in zip(rows, scores, strict=True):
         row[output_field] = score.value
         row[key_status] = score.status.value
         row[key_reason] = score.reason
@@ -142,7 +142,12 @@ def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
 
 
 def _skip_done(
-    rows: Iterator[RawRow], path: str, fields: FieldMap, good_done: int, bad_done: int, on_skip: Callable[[RawRow], None]
+    rows: Iterator[RawRow],
+    path: str,
+    fields: FieldMap,
+    good_done: int,
+    bad_done: int,
+    on_skip: Callable[[RawRow], None],
 ) -> Iterator[RawRow]:
     """Skip the rows a previous run already wrote (good ones) or logged (bad ones).
 
@@ -284,11 +289,15 @@ def score_file(
     try:
         if chunk_pool is None:
             for raws in _chunks(rows, size):
-                stop = consume(raws, process_chunk(reward, raws, path, fields, output_field, encode, bool(bad_log), pool))
+                stop = consume(
+                    raws, process_chunk(reward, raws, path, fields, output_field, encode, bool(bad_log), pool)
+                )
                 if stop is not None:
                     break
         else:
-            stop = _run_parallel(chunk_pool, rows, size, reward, path, fields, output_field, encode, bool(bad_log), consume)
+            stop = _run_parallel(
+                chunk_pool, rows, size, reward, path, fields, output_field, encode, bool(bad_log), consume
+            )
         finished = stop is None
     finally:
         bar.close()

@@ -16,8 +16,8 @@ from typing import Any, Union, overload
 from rewardlab._types import Sample, Score, Status, as_sample
 from rewardlab._version import __version__
 
-SampleLike = Union[Sample, Mapping[str, Any]]
-RewardResult = Union[Score, float, int, bool, None]
+SampleLike = Sample | Mapping[str, Any]
+RewardResult = Score | float | int | bool | None
 
 
 class RewardParamError(TypeError):
@@ -121,7 +121,7 @@ def format_param(value: Any) -> str:
         return "none"
     if isinstance(value, (int, float)):
         return repr(value)
-    if isinstance(value, str) and not any(c in value for c in "|:\n\"") and value.strip() == value and value:
+    if isinstance(value, str) and not any(c in value for c in '|:\n"') and value.strip() == value and value:
         return value
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
@@ -459,7 +459,10 @@ def reward(
         except Exception:
             hints = {}
         items = list(sig.parameters.values())
-        if not items or items[0].kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        if not items or items[0].kind not in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
             raise TypeError(f"{func.__qualname__}: a reward function takes the sample(s) as its first argument")
         if uses_pool and not batched:
             raise TypeError(f"{func.__qualname__}: uses_pool=True needs batched=True")

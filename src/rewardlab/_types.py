@@ -6,12 +6,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
 Message = Mapping[str, Any]
 """A chat message: a mapping with at least ``role`` and ``content``."""
 
-Text = Union[str, Sequence[Message]]
+Text = str | Sequence[Message]
 """Either plain text or a list of chat messages."""
 
 
@@ -34,8 +34,6 @@ class Status(str, Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
 
 
 @dataclass(frozen=True, slots=True)

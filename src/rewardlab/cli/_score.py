@@ -28,7 +28,9 @@ def score(
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows instead of stopping."),
     bad_rows: Path = typer.Option(None, help="Where skipped rows are recorded (default OUTPUT.bad.jsonl)."),
     progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
-    batch_size: int = typer.Option(None, min=1, help="Rows per batch (default 2048; 128 per worker for isolated rewards)."),
+    batch_size: int = typer.Option(
+        None, min=1, help="Rows per batch (default 2048; 128 per worker for isolated rewards)."
+    ),
 ) -> None:
     """Score every row of INPUT with a reward and write OUTPUT, same rows in the same order."""
     loaded = load_reward(reward, param, timeout)

@@ -48,7 +48,7 @@ _PLAIN_NUMBER_TEXT = re.compile(r"^[\d\s.,/%+\-−]+$")
 _NUMBER_WITH_UNIT = re.compile(r"^\s*[$€£¥]?\s*([-−]?\d[\d,]*(?:\.\d+)?)\s*(?:[€£¥]|[a-zA-Zµ]{1,3}[²³]?)\s*$")
 _MATHRM_E = re.compile(r"\\(?:mathrm|text|rm|operatorname)\s*\{\s*e\s*\}")
 _FACTORIAL = re.compile(r"(\d+)\s*!")
-_LONG_INTEGER = re.compile(r"\d{%d,}" % (MAX_INTEGER_DIGITS + 1))
+_LONG_INTEGER = re.compile(rf"\d{{{MAX_INTEGER_DIGITS + 1},}}")
 
 
 def reference_text(reference: Any) -> str | None:
@@ -264,7 +264,7 @@ def math_reward(
             timeout=timeout,
             warm=(__name__,),
         )
-        for (i, _, ref, answer), result in zip(jobs, results):
+        for (i, _, ref, answer), result in zip(jobs, results, strict=True):
             if result.status is Status.TIMEOUT:
                 scores[i] = Score.timeout(f"verification exceeded {timeout:g}s ({_describe(answer)})")
             elif result.status is not Status.OK:

@@ -118,11 +118,11 @@ def _worker_main(conn: multiprocessing.connection.Connection, memory_mb: int | N
 _CONTEXT_LOCK = threading.Lock()
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> multiprocessing.context.ForkServerContext:
     # forkserver: workers fork from a clean single-threaded server, so replacing
     # a worker from a busy multi-threaded parent is safe.
     with _CONTEXT_LOCK:
-        ctx = multiprocessing.get_context("forkserver")
+        ctx: multiprocessing.context.ForkServerContext = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["rewardlab", "rewardlab.runtime._pool"])
         return ctx
 
@@ -187,7 +187,9 @@ class _Worker:
         if not self.conn.poll(timeout):
             elapsed = time.monotonic() - start
             self.kill()
-            return CallResult(Status.TIMEOUT, reason=f"deadline of {timeout:g}s exceeded; worker killed", elapsed_s=elapsed)
+            return CallResult(
+                Status.TIMEOUT, reason=f"deadline of {timeout:g}s exceeded; worker killed", elapsed_s=elapsed
+            )
         try:
             kind, payload = self.conn.recv()
         except (EOFError, OSError):
@@ -303,7 +305,9 @@ class WorkerPool:
         with ThreadPoolExecutor(max_workers=min(self.size, len(items)), thread_name_prefix="rewardlab-pool") as ex:
             return list(ex.map(lambda item: self.call(fn, *item, timeout=timeout, warm=warm), items))
 
-    async def acall(self, fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any) -> CallResult:
+    async def acall(
+        self, fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any
+    ) -> CallResult:
         """`call` without blocking the event loop."""
         return await asyncio.to_thread(self.call, fn, *args, timeout=timeout, **kwargs)
 
