@@ -1,4 +1,4 @@
-"""Execution runtime: worker processes with deadlines enforced from outside the work."""
+"""Execution runtime: worker processes with deadlines enforced from outside the work, and sandboxes."""
 
 from rewardlab.runtime._pool import (
     DEFAULT_MEMORY_MB,
@@ -9,6 +9,17 @@ from rewardlab.runtime._pool import (
     default_pool,
     default_workers,
 )
+from rewardlab.runtime._sandbox import (
+    Sandbox,
+    SandboxBackend,
+    SandboxError,
+    SandboxJob,
+    SandboxLimits,
+    SandboxResult,
+    SandboxUnavailable,
+    SandboxWorker,
+    available_backends,
+)
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -18,4 +29,13 @@ __all__ = [
     "WorkerPool",
     "default_pool",
     "default_workers",
+    "Sandbox",
+    "SandboxBackend",
+    "SandboxError",
+    "SandboxJob",
+    "SandboxLimits",
+    "SandboxResult",
+    "SandboxUnavailable",
+    "SandboxWorker",
+    "available_backends",
 ]

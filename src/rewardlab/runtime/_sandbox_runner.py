@@ -189,11 +189,15 @@ def _child(job: dict, code, out: int) -> None:
     _frame(out, {"end": True})
 
 
-def _valid(frame: object, expected_index: int) -> bool:
+def _valid(frame: object, expected_index: int, mode: str) -> bool:
     if not isinstance(frame, dict):
         return False
     if "i" in frame:
-        return frame["i"] == expected_index and len(frame) == 2 and ("value" in frame or "error" in frame or frame.get("passed") is True)
+        if frame["i"] != expected_index or len(frame) != 2:
+            return False
+        if "error" in frame:
+            return isinstance(frame["error"], str)
+        return "value" in frame if mode == "calls" else frame.get("passed") is True
     return (set(frame) == {"load_error"} and isinstance(frame["load_error"], str)) or frame == {"end": True}
 
 
@@ -233,7 +237,7 @@ def _run_in_child(job: dict, channel: int) -> str:
                 frame = json.loads(line)
             except ValueError:
                 frame = None
-            if not _valid(frame, expected):
+            if not _valid(frame, expected, job["mode"]):
                 _frame(channel, {"violation": "malformed frame from the candidate process"})
                 finished = True
                 break
