@@ -33,6 +33,7 @@ import math
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 from collections import OrderedDict
@@ -210,10 +211,11 @@ def _rss_bytes() -> int | None:
 class _Guard:
     """The state the progress handler reads: deadline and memory budget of the running query."""
 
-    __slots__ = ("deadline", "memory_limit", "next_memory_check", "tripped")
+    __slots__ = ("deadline", "memory_budget", "memory_limit", "next_memory_check", "tripped")
 
     def __init__(self) -> None:
         self.deadline = math.inf
+        self.memory_budget = 0
         self.memory_limit: int | None = None
         self.next_memory_check = math.inf
         self.tripped: Outcome | None = None
@@ -222,9 +224,10 @@ class _Guard:
         now = time.monotonic()
         self.deadline = now + limits.timeout_s
         self.tripped = None
-        base = _rss_bytes()
-        self.memory_limit = None if base is None else base + limits.max_memory_mb * 1024 * 1024
-        self.next_memory_check = now + MEMORY_CHECK_INTERVAL_S if base is not None else math.inf
+        # The baseline is read at the first check, so queries shorter than one interval never read /proc.
+        self.memory_budget = limits.max_memory_mb * 1024 * 1024
+        self.memory_limit = None
+        self.next_memory_check = now + MEMORY_CHECK_INTERVAL_S
 
     def disarm(self) -> None:
         self.deadline = math.inf
@@ -238,7 +241,11 @@ class _Guard:
         if now > self.next_memory_check:
             self.next_memory_check = now + MEMORY_CHECK_INTERVAL_S
             rss = _rss_bytes()
-            if rss is not None and self.memory_limit is not None and rss > self.memory_limit:
+            if rss is None:  # no /proc: the worker's address-space cap is the only memory bound
+                self.next_memory_check = math.inf
+            elif self.memory_limit is None:
+                self.memory_limit = rss + self.memory_budget
+            elif rss > self.memory_limit:
                 self.tripped = "memory"
                 return 1
         return 0
@@ -286,11 +293,16 @@ def _open_sqlite(path: Path) -> _SqliteConnection:
     return _SqliteConnection(conn, guard)
 
 
-def _value_bytes(row: tuple[Any, ...]) -> int:
-    size = 0
-    for value in row:
-        size += len(value) if isinstance(value, (str, bytes)) else 16
-    return size
+def _chunk_bytes(chunk: list[Any]) -> int:
+    """Rough size of fetched rows: strings and blobs by length, every cell 16 bytes more."""
+    cells = 0
+    text = 0
+    for row in chunk:
+        cells += len(row)
+        for value in row:
+            if value.__class__ is str or value.__class__ is bytes:
+                text += len(value)
+    return 16 * cells + text
 
 
 def _fetch(cursor: Any, limits: QueryLimits, deadline: float) -> Execution | tuple[tuple[Any, ...], ...]:
@@ -300,9 +312,8 @@ def _fetch(cursor: Any, limits: QueryLimits, deadline: float) -> Execution | tup
         chunk = cursor.fetchmany(_FETCH_CHUNK)
         if not chunk:
             return tuple(rows)
-        for row in chunk:
-            size += _value_bytes(row)
-        rows.extend(tuple(r) for r in chunk)
+        size += _chunk_bytes(chunk)
+        rows.extend(chunk)
         if len(rows) > limits.max_rows:
             return Execution("too_many_rows", message=f"more than {limits.max_rows} rows")
         if size > MAX_RESULT_BYTES:
@@ -430,12 +441,12 @@ def _connections() -> OrderedDict[tuple[Any, ...], Any]:
 def database_key(engine: Engine, path: Path) -> tuple[Any, ...]:
     """Identity of a database file's current contents (a replaced file gets a new key)."""
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError as exc:
         raise DatabaseUnavailable(f"{path}: database file not found ({exc.strerror})") from exc
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         raise DatabaseUnavailable(f"{path}: not a file")
-    return (engine, str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size)
+    return (engine, os.path.abspath(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _connection(engine: Engine, path: Path, limits: QueryLimits) -> Any:

@@ -54,7 +54,7 @@ def has_top_level_order_by(query: str, dialect: str = "sqlite") -> bool:
     """
     from sqlglot.tokens import TokenType
 
-    if len(query) > MAX_PARSE_CHARS:
+    if len(query) > MAX_PARSE_CHARS or "order" not in query.lower():
         return False
     try:
         tokens = _dialect(dialect).tokenize(query)
