@@ -45,6 +45,8 @@ def _standardise(values: list[float], eps: float) -> list[float]:
         return [0.0] * len(values)
     mean = _mean(values)
     std = _std_unbiased(values, mean)
+    if std + eps == 0.0:  # differences so small their squares underflow, with eps = 0
+        return [0.0] * len(values)
     return [(v - mean) / (std + eps) for v in values]
 
 
