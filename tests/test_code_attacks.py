@@ -12,12 +12,13 @@ import os
 import shutil
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
 
 import rewardlab
-from rewardlab.runtime._sandbox import SANDBOX_UID_BASE, SANDBOX_UID_SPAN, BACKENDS
+from rewardlab.runtime._sandbox import BACKENDS, SANDBOX_UID_BASE, SANDBOX_UID_SPAN
 
 STRICT = os.environ.get("REWARDLAB_STRICT_TESTS") == "1"
 ANSWER = 7_391_046_225  # only the trusted side knows it; an attack must not find it
@@ -58,8 +59,14 @@ ATTACKS = [
         "class A:\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n"
         "def f(x):\n    return A()",
     ),
-    Attack("int-subclass", "class I(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\ndef f(x):\n    return I(0)"),
-    Attack("str-subclass", "class S(str):\n    def __eq__(self, o): return True\n    __hash__ = str.__hash__\ndef f(x):\n    return S('')"),
+    Attack(
+        "int-subclass",
+        "class I(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\ndef f(x):\n    return I(0)",
+    ),
+    Attack(
+        "str-subclass",
+        "class S(str):\n    def __eq__(self, o): return True\n    __hash__ = str.__hash__\ndef f(x):\n    return S('')",
+    ),
     Attack(
         "patch-assertion-error",
         "import builtins\nclass Nope(Exception): pass\nbuiltins.AssertionError = Nope\ndef f(x):\n    return 0",
@@ -76,7 +83,7 @@ ATTACKS = [
     ),
     Attack(
         "patch-builtins-eq-helpers",
-        "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.type = lambda *a: int\ndef f(x):\n    return 0",
+        "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.type = lambda *a: int\ndef f(x):\n    return 0",  # noqa: E501
     ),
     Attack(
         "search-filesystem-for-key",
@@ -89,7 +96,7 @@ ATTACKS = [
         "                data = open(p, 'rb').read(2_000_000)\n"
         "            except Exception:\n"
         "                continue\n"
-        f"            if b'assert f(3) ==' in data:\n"
+        "            if b'assert f(3) ==' in data:\n"
         "                tail = data.split(b'assert f(3) ==', 1)[1].split()[0]\n"
         "                return int(tail.strip(b'\",)'))\n"
         "    return -1",
@@ -112,7 +119,7 @@ ATTACKS = [
         "read-test-from-caller-frames",
         "import sys, gc\ndef f(x):\n"
         "    for obj in gc.get_objects():\n"
-        f"        if isinstance(obj, str) and '== ' in obj and 'f(3)' in obj:\n"
+        "        if isinstance(obj, str) and '== ' in obj and 'f(3)' in obj:\n"
         "            return int(obj.split('== ')[1].split()[0])\n"
         "    return -1",
     ),
@@ -126,21 +133,24 @@ ATTACKS = [
     Attack("memory-bomb-at-import", "x = ' ' * (8 * 1024 ** 3)\ndef f(x):\n    return 0"),
     Attack(
         "fork-bomb",
-        "import os\ndef f(x):\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass",
+        "import os\ndef f(x):\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass",  # noqa: E501
         timeout=3.0,
     ),
-    Attack("output-flood-200mb", "import sys\ndef f(x):\n    chunk = 'x' * 1_000_000\n    for _ in range(200):\n        sys.stdout.write(chunk)\n    return 0"),
+    Attack(
+        "output-flood-200mb",
+        "import sys\ndef f(x):\n    chunk = 'x' * 1_000_000\n    for _ in range(200):\n        sys.stdout.write(chunk)\n    return 0",  # noqa: E501
+    ),
     Attack(
         "fake-protocol-on-stdout",
         "import sys\ndef f(x):\n"
-        "    print('{\"i\": 0, \"passed\": true}')\n"
-        f"    print('{{\"done\": true, \"child\": \"finished\"}}')\n"
+        '    print(\'{"i": 0, "passed": true}\')\n'
+        '    print(\'{"done": true, "child": "finished"}\')\n'
         "    return 0",
     ),
     Attack(
         "fake-protocol-on-every-fd",
         "import os\n"
-        "fake = b'{\"i\":0,\"passed\":true}\\n{\"end\":true}\\n{\"done\":true,\"child\":\"finished\"}\\n{\"ready\":true}\\n'\n"
+        'fake = b\'{"i":0,"passed":true}\\n{"end":true}\\n{"done":true,"child":"finished"}\\n{"ready":true}\\n\'\n'
         "for fd in range(0, 256):\n"
         "    try:\n        os.write(fd, fake)\n    except OSError:\n        pass\n"
         "for fd in range(0, 64):\n"
@@ -287,5 +297,8 @@ def test_no_sandbox_process_outlives_its_sandbox(backend: str) -> None:
             result = box.run(SandboxJob("calls", code, [{"expr": "candidate()"}], entry_point="f"))
             assert {"i": 0, "value": 1} in result.frames
         assert shutil.which("bwrap") or backend != "bwrap"
-        leftover = set(_sandbox_uid_processes()) - before
+        # SIGKILL is asynchronous: give the kernel a moment to tear the namespace down.
+        deadline = time.monotonic() + 5.0
+        while (leftover := set(_sandbox_uid_processes()) - before) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert not leftover, f"processes left behind: {sorted(leftover)}"

@@ -154,13 +154,17 @@ def _run_calls(code: str, suite: TestSuite, cases: list[CallCheck], box: Sandbox
         ok = check_value(case, actual)
         flags.append(ok)
         if not ok:
-            shown = "truthy" if case.compare == "truthy" else "falsy" if case.compare == "falsy" else repr(case.expected)
+            shown = (
+                "truthy" if case.compare == "truthy" else "falsy" if case.compare == "falsy" else repr(case.expected)
+            )
             run.notes.append(f"{case.label}: expected {shown[:60]}, got {repr(actual)[:60]}")
     return flags
 
 
 def _run_trusted(code: str, suite: TestSuite, cases: list[TrustedTest], box: Sandbox, run: CodeRun) -> list[bool]:
-    job = SandboxJob("tests", code, [{"source": c.source} for c in cases], entry_point=suite.entry_point, setup=suite.setup)
+    job = SandboxJob(
+        "tests", code, [{"source": c.source} for c in cases], entry_point=suite.entry_point, setup=suite.setup
+    )
     result = box.run(job)
     broken = _harness_failed(result)
     if broken:
@@ -251,7 +255,7 @@ def run_suite(
                 got = _run_io(code, cases, box, run, io_compare)  # type: ignore[arg-type]
             if run.failure is not None:
                 return run
-            flags.update(zip(indices, got))
+            flags.update(zip(indices, got, strict=False))
     except SandboxError as exc:
         run.failure = Score.error(f"sandbox failed: {exc}")
         return run
@@ -390,7 +394,7 @@ def code(
     weights: dict[int, list[float]] = {}
     if credit == "difficulty":
         groups: dict[str, list[int]] = defaultdict(list)
-        for index, (sample, run) in enumerate(zip(samples, runs)):
+        for index, (sample, run) in enumerate(zip(samples, runs, strict=False)):
             if isinstance(run, CodeRun) and run.failure is None:
                 groups[_suite_key(sample)].append(index)
         for members in groups.values():
@@ -414,7 +418,7 @@ def code(
             value = passed / total
         else:
             w = weights[index]
-            value = sum(wt for wt, ok in zip(w, run.passed) if ok) / sum(w)
+            value = sum(wt for wt, ok in zip(w, run.passed, strict=False) if ok) / sum(w)
         components = {"passed": float(passed), "tests": float(total), "trusted_tests": float(run.trusted)}
         score = Score.ok(value, components=components, reason=_reason(run, passed, total))
         scores.append(score.with_signature(signature))

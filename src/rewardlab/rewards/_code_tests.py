@@ -75,7 +75,7 @@ class StdinCase:
     label: str = ""
 
 
-TestCase = Union[CallCheck, TrustedTest, StdinCase]
+TestCase = Union[CallCheck, TrustedTest, StdinCase]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ def constant_value(node: ast.expr) -> Any:
         items = [constant_value(e) for e in node.elts]
         return {ast.List: list, ast.Tuple: tuple, ast.Set: set}[type(node)](items)
     if isinstance(node, ast.Dict) and None not in node.keys:
-        return {constant_value(k): constant_value(v) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+        return {constant_value(k): constant_value(v) for k, v in zip(node.keys, node.values, strict=False)}  # type: ignore[arg-type]
     raise _NotConstant
 
 
@@ -252,7 +252,12 @@ def decompose_assert(stmt: ast.stmt, functions: set[str], allowed: set[str]) -> 
 def _is_isclose(func: ast.expr) -> bool:
     if isinstance(func, ast.Name):
         return func.id == "isclose"
-    return isinstance(func, ast.Attribute) and func.attr == "isclose" and isinstance(func.value, ast.Name) and func.value.id == "math"
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "isclose"
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "math"
+    )
 
 
 def _decompose_abs_close(
@@ -277,7 +282,12 @@ def _decompose_abs_close(
 
 
 def _is_fabs(func: ast.expr) -> bool:
-    return isinstance(func, ast.Attribute) and func.attr == "fabs" and isinstance(func.value, ast.Name) and func.value.id == "math"
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "fabs"
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "math"
+    )
 
 
 def _decompose_isclose(test: ast.Call, side: Any, const: Any, label: str) -> CallCheck | None:
@@ -295,7 +305,9 @@ def _decompose_isclose(test: ast.Call, side: Any, const: Any, label: str) -> Cal
         call = side(call_side)
         ok, value = const(const_side)
         if call is not None and ok and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return CallCheck(call, value, "close", abs_tol=tolerances["abs_tol"], rel_tol=tolerances["rel_tol"], label=label)
+            return CallCheck(
+                call, value, "close", abs_tol=tolerances["abs_tol"], rel_tol=tolerances["rel_tol"], label=label
+            )
     return None
 
 
@@ -318,7 +330,9 @@ def _parse(source: str, where: str) -> ast.Module:
 
 def suite_from_asserts(tests: Sequence[str], entry_point: str | None, imports: Sequence[str] = ()) -> TestSuite:
     """MBPP shape: a list of ``assert`` strings, each one test."""
-    setup_sources, setup_names = _imports_of(_parse("\n".join(imports), "test_imports").body) if imports else ([], set())
+    setup_sources, setup_names = (
+        _imports_of(_parse("\n".join(imports), "test_imports").body) if imports else ([], set())
+    )
     cases: list[TestCase] = []
     for index, text in enumerate(tests):
         if not isinstance(text, str):
@@ -365,7 +379,8 @@ def suite_from_check(test: str, entry_point: str) -> TestSuite:
     others = [s for s in module.body if s is not check and not isinstance(s, (ast.Import, ast.ImportFrom))]
     used_in_check = _free_names(check)
     decomposable = all(
-        isinstance(s, ast.Assign) and not (_free_names(s) | {t.id for t in s.targets if isinstance(t, ast.Name)}) & used_in_check
+        isinstance(s, ast.Assign)
+        and not (_free_names(s) | {t.id for t in s.targets if isinstance(t, ast.Name)}) & used_in_check
         for s in others
     )
     cases: list[TestCase] = []
@@ -395,7 +410,9 @@ def suite_from_calls(calls: Sequence[Mapping[str, Any]], entry_point: str) -> Te
             raise TestFormatError(f"field calls[{index}]: 'args' must be a list and 'kwargs' an object")
         label = f"{entry_point}({', '.join(map(repr, args))}{', ' if args and kwargs else ''}"
         label += ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")"
-        cases.append(CallCheck({"args": args, "kwargs": dict(kwargs)}, case["expected"], "eq", json_like=True, label=label[:120]))
+        cases.append(
+            CallCheck({"args": args, "kwargs": dict(kwargs)}, case["expected"], "eq", json_like=True, label=label[:120])
+        )
     return TestSuite(cases, entry_point, "")
 
 
@@ -466,7 +483,7 @@ def decode_value(data: Any, depth: int = 0) -> Any:
     if isinstance(data, list):
         return [decode_value(v, depth + 1) for v in data]
     if isinstance(data, dict) and len(data) == 1:
-        (tag, inner), = data.items()
+        ((tag, inner),) = data.items()
         if tag == "$int" and isinstance(inner, str):
             return int(inner)
         if tag == "$float" and inner in ("nan", "inf", "-inf"):

@@ -47,7 +47,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -229,7 +229,13 @@ class _LocalBackend(SandboxBackend):
 
     def _start(self, limits: SandboxLimits, header: dict[str, Any]) -> tuple[subprocess.Popen[bytes], int]:
         read_chan, write_chan = os.pipe()
-        header = {**header, "limits": asdict(limits), "channel_fd": write_chan, "uid": _sandbox_uid(), "workdir": _WORKDIR}
+        header = {
+            **header,
+            "limits": asdict(limits),
+            "channel_fd": write_chan,
+            "uid": _sandbox_uid(),
+            "workdir": _WORKDIR,
+        }
         try:
             proc = subprocess.Popen(
                 self._argv(limits),
@@ -434,7 +440,9 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def _collect(proc: subprocess.Popen[bytes], chan: int, limits: SandboxLimits, start: float, backend: str) -> SandboxResult:
+def _collect(
+    proc: subprocess.Popen[bytes], chan: int, limits: SandboxLimits, start: float, backend: str
+) -> SandboxResult:
     assert proc.stdout is not None and proc.stderr is not None
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
     buffers: dict[int, bytearray] = {out_fd: bytearray(), err_fd: bytearray(), chan: bytearray()}
@@ -610,7 +618,7 @@ BACKENDS: dict[str, type[SandboxBackend]] = {"bwrap": BubblewrapBackend, "unshar
 _PROBE_TOOLS = {"bwrap": ("bwrap",), "unshare": ("unshare", "mount", "chroot")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _probe(cls: type[_LocalBackend]) -> str | None:
     missing = [tool for tool in _PROBE_TOOLS.get(cls.name, ()) if shutil.which(tool) is None]
     if missing:
@@ -712,7 +720,7 @@ class Sandbox:
                 if worker.alive:
                     return worker
                 worker.close()
-        return self.backend.worker(self.limits)  # type: ignore[attr-defined, no-any-return]
+        return self.backend.worker(self.limits)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Stop the reused workers (a no-op without ``reuse``)."""

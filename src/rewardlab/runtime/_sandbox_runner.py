@@ -276,6 +276,18 @@ def _kill_others() -> None:
         pass
 
 
+def _reap() -> None:
+    # When the runner is the namespace's init (unshare backend), orphans become
+    # its children; reap them so not even a zombie survives into the next job.
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
 # -- stdin/stdout programs -------------------------------------------------------
 def _run_program(job: dict, channel: int) -> str:
     try:
@@ -305,7 +317,8 @@ def _run_program(job: dict, channel: int) -> str:
                 close_fds=True,
                 preexec_fn=lambda: _limit_cpu(limits["cpu_s"]),
             )
-        outs = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+        out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()  # type: ignore[union-attr]
+        outs = {out_fd: bytearray(), err_fd: bytearray()}
         open_fds = set(outs)
         deadline = time.monotonic() + case_timeout
         timed_out = over = False
@@ -327,10 +340,10 @@ def _run_program(job: dict, channel: int) -> str:
                 break
         _kill_others()
         code = proc.wait()
-        stdout = bytes(outs[proc.stdout.fileno()][:cap]).decode("utf-8", "replace")
-        stderr = bytes(outs[proc.stderr.fileno()][-2000:]).decode("utf-8", "replace")
-        proc.stdout.close()
-        proc.stderr.close()
+        stdout = bytes(outs[out_fd][:cap]).decode("utf-8", "replace")
+        stderr = bytes(outs[err_fd][-2000:]).decode("utf-8", "replace")
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
         _frame(
             channel,
             {"i": index, "stdout": stdout, "exit": code, "stderr": stderr, "timeout": timed_out, "output_limit": over},
@@ -393,6 +406,7 @@ def _remove_ipc() -> None:
 def _reset(workdir: str) -> None:
     """Leave nothing of one job for the next: processes, files, IPC objects."""
     _kill_others()
+    _reap()
     for directory in (workdir, "/tmp"):
         _wipe(directory)
     _remove_ipc()
@@ -422,4 +436,5 @@ def main() -> None:
         _frame(channel, {"ready": True})
 
 
-main()
+if __name__ == "__main__":
+    main()
