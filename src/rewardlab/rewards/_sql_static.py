@@ -18,6 +18,7 @@ MAX_PARSE_CHARS = 20_000
 """Longest query text given to sqlglot (pure Python: parse time grows with
 length); the same cap as the engine's, so nothing longer is ever executed."""
 
+_ORDER_WORD = re.compile(r"\border\b", re.IGNORECASE)
 _FENCE = re.compile(r"```[ \t]*(?:sql|sqlite|duckdb)[ \t]*\r?\n(.*?)```", re.IGNORECASE | re.DOTALL)
 
 
@@ -54,8 +55,8 @@ def has_top_level_order_by(query: str, dialect: str = "sqlite") -> bool:
     """
     from sqlglot.tokens import TokenType
 
-    if len(query) > MAX_PARSE_CHARS or "order" not in query.lower():
-        return False
+    if len(query) > MAX_PARSE_CHARS or not _ORDER_WORD.search(query):
+        return False  # no ORDER anywhere: skip the (pure-Python) tokenizer
     try:
         tokens = _dialect(dialect).tokenize(query)
     except Exception:
