@@ -362,3 +362,30 @@ def test_score_command_accepts_a_spec(tmp_path: Path) -> None:
     assert by_id["x1"]["reward_status"] == "abstain"  # no reference: never a number
     assert by_id["x1"]["reward"] is None
     assert rewardlab.load(by_id["q1"]["reward_signature"]).signature == by_id["q1"]["reward_signature"]
+
+
+def test_exported_names() -> None:
+    import rewardlab.compose as compose
+    import rewardlab.integrations as integrations
+
+    assert sorted(compose.__all__) == sorted(
+        [
+            "DEFAULT_EPS", "ESTIMATORS", "AdvantageSummary", "CompositeReward", "SpecError", "SpecProblem", "Term",
+            "advantages_file", "affine", "bnpo_beta_parameters", "build_spec", "check_spec", "clip", "gate",
+            "gated_accumulation", "group_advantages", "length_correlation", "length_penalty", "load_spec_file", "lsc",
+            "lsc_and", "maximum", "mean", "minimum", "pairwise_win_rate", "par", "product", "route",
+            "running_normalize", "weighted_sum",
+        ]
+    )  # fmt: skip
+    assert sorted(integrations.__all__) == sorted(
+        [
+            "ON_FAILURE_ENV", "REWARD_ENV", "AsyncTRLReward", "RewardFailure", "TRLReward", "compute_score",
+            "compute_score_batch", "make_compute_score", "make_openrlhf_reward_func", "to_trl",
+            "write_openrlhf_reward_file",
+        ]
+    )  # fmt: skip
+    for module in (compose, integrations):
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+            if not name.isupper() and not name.startswith("_"):
+                assert getattr(module, name).__doc__, f"{module.__name__}.{name} has no docstring"

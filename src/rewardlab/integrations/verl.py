@@ -1,0 +1,122 @@
+"""verl adapter: ``compute_score`` functions for ``custom_reward_function``.
+
+verl loads this file by path and calls the named function. Point it here::
+
+    custom_reward_function.path=$(python -c "import rewardlab.integrations.verl as m; print(m.__file__)")
+    custom_reward_function.name=compute_score            # NaiveRewardManager (one sample per call)
+    +custom_reward_function.reward_kwargs.reward=/abs/path/spec.toml
+    +custom_reward_function.reward_kwargs.on_failure=nan
+
+or use ``name=compute_score_batch`` with ``reward_model.reward_manager=batch``. Without
+``reward_kwargs`` the reward comes from ``$REWARDLAB_REWARD`` and the policy from
+``$REWARDLAB_ON_FAILURE``. The call shapes follow verl's reward managers
+(``verl/workers/reward_manager/naive.py`` and ``batch.py``): keyword arguments
+``data_source, solution_str, ground_truth, extra_info`` (single) and
+``data_sources, solution_strs, ground_truths, extra_infos`` (batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from rewardlab._types import Sample, Score
+from rewardlab.integrations._common import OnFailure, parse_on_failure, resolve_reward, value_for_trainer
+
+
+def _sample(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any) -> Sample:
+    extras: dict[str, Any] = {}
+    if isinstance(extra_info, Mapping):
+        extras.update(extra_info)
+    elif extra_info is not None:
+        extras["extra_info"] = extra_info
+    extras["data_source"] = data_source
+    prompt = extras.get("prompt") if isinstance(extras.get("prompt"), (str, list)) else None
+    return Sample(completion=str(solution_str), prompt=prompt, reference=ground_truth, extras=extras)
+
+
+def _result(score: Score, index: int, policy: OnFailure, return_dict: bool) -> float | dict[str, float]:
+    value = value_for_trainer(score, index, policy)
+    if not return_dict:
+        return value
+    # verl logs every key of the dict per sample and averages them: keep the keys fixed and numeric.
+    return {"score": value, "rewardlab_ok": 1.0 if score.is_ok else 0.0}
+
+
+def compute_score(
+    data_source: Any = None,
+    solution_str: Any = None,
+    ground_truth: Any = None,
+    extra_info: Any = None,
+    *,
+    reward: Any = None,
+    on_failure: Any = None,
+    return_dict: bool = False,
+    **_ignored: Any,
+) -> float | dict[str, float]:
+    """Score one response the way verl's ``NaiveRewardManager`` asks.
+
+    The sample is ``completion=solution_str``, ``reference=ground_truth`` and
+    ``extras = extra_info (a dict) + {"data_source": data_source}``.
+
+    Args:
+        reward: What to score with (default ``$REWARDLAB_REWARD``); pass it
+            through ``custom_reward_function.reward_kwargs.reward``.
+        on_failure: Value for a non-ok score: ``"raise"`` (default), ``"nan"``
+            or a number (``$REWARDLAB_ON_FAILURE`` when not given).
+        return_dict: Return ``{"score": v, "rewardlab_ok": 1.0|0.0}`` so verl
+            logs the ok rate next to the score.
+        **_ignored: Keyword arguments verl passes for its built-in scorers.
+    """
+    scorer = resolve_reward(reward)
+    policy = parse_on_failure(on_failure)
+    score = scorer.score([_sample(data_source, solution_str, ground_truth, extra_info)])[0]
+    return _result(score, 0, policy, return_dict)
+
+
+def compute_score_batch(
+    data_sources: Sequence[Any] = (),
+    solution_strs: Sequence[Any] = (),
+    ground_truths: Sequence[Any] = (),
+    extra_infos: Sequence[Any] | None = None,
+    *,
+    reward: Any = None,
+    on_failure: Any = None,
+    return_dict: bool = False,
+    **_ignored: Any,
+) -> list[float | dict[str, float]]:
+    """Score a batch the way verl's ``BatchRewardManager`` asks (one list entry per response)."""
+    scorer = resolve_reward(reward)
+    policy = parse_on_failure(on_failure)
+    n = len(solution_strs)
+    infos = list(extra_infos) if extra_infos is not None else [None] * n
+    sources, truths = list(data_sources), list(ground_truths)
+    if not (len(sources) == len(truths) == len(infos) == n):
+        raise ValueError(
+            f"batch lengths differ: {len(sources)} data_sources, {n} solution_strs, "
+            f"{len(truths)} ground_truths, {len(infos)} extra_infos"
+        )
+    samples = [_sample(sources[i], solution_strs[i], truths[i], infos[i]) for i in range(n)]
+    scores = scorer.score(samples)
+    return [_result(s, i, policy, return_dict) for i, s in enumerate(scores)]
+
+
+def make_compute_score(
+    reward: Any, *, on_failure: Any = "raise", return_dict: bool = False, batch: bool = False
+) -> Callable[..., Any]:
+    """A ``compute_score`` bound to one reward, for code that builds verl's reward manager itself."""
+    scorer = resolve_reward(reward)
+    policy = parse_on_failure(on_failure)
+    if batch:
+
+        def batch_fn(*args: Any, **kwargs: Any) -> list[float | dict[str, float]]:
+            return compute_score_batch(*args, reward=scorer, on_failure=policy, return_dict=return_dict, **kwargs)
+
+        batch_fn.__name__ = f"compute_score_batch_{scorer.name}"
+        return batch_fn
+
+    def single_fn(*args: Any, **kwargs: Any) -> float | dict[str, float]:
+        return compute_score(*args, reward=scorer, on_failure=policy, return_dict=return_dict, **kwargs)
+
+    single_fn.__name__ = f"compute_score_{scorer.name}"
+    return single_fn
