@@ -77,6 +77,8 @@ def test_extract_query(text: str, query: str) -> None:
         ("SELECT a FROM t UNION SELECT b FROM u ORDER BY 1", True),
         ("SELECT 'ORDER BY' FROM t", False),
         ("SELECT a FROM t -- ORDER BY a", False),
+        ("SELECT a FROM t ORDER/* split */BY a", True),
+        ("SELECT a FROM orders", False),
     ],
 )
 def test_top_level_order_by(query: str, ordered: bool) -> None:

@@ -62,14 +62,16 @@ def has_top_level_order_by(query: str, dialect: str = "sqlite") -> bool:
     except Exception:
         return False
     depth = 0
+    previous = ""
     for token in tokens:
         kind = token.token_type
         if kind == TokenType.L_PAREN:
             depth += 1
         elif kind == TokenType.R_PAREN:
             depth = max(0, depth - 1)
-        elif kind == TokenType.ORDER_BY and depth == 0:
-            return True
+        elif depth == 0 and (kind == TokenType.ORDER_BY or (previous == "ORDER" and token.text.upper() == "BY")):
+            return True  # the second form: ORDER and BY split by a comment
+        previous = token.text.upper() if kind != TokenType.STRING else ""
     return False
 
 
