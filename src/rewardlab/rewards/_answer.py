@@ -214,6 +214,7 @@ def focus_answer(answer: str) -> str:
     plain math; else a single math block; else a single number. Answers without
     prose are returned as they are.
     """
+    answer = answer.strip().rstrip(" .;:")
     outside = _strip_math(answer)
     if not _WORD.search(outside):
         return answer
@@ -226,7 +227,8 @@ def focus_answer(answer: str) -> str:
     scope = tail.group("a") if tail else answer
     if not blocks:
         numbers = _NUMBER_TOKEN.findall(scope)
-        if len(numbers) == 1:
+        # exactly one number and no other digits: "Jane started 3 hours ago" -> 3
+        if len(numbers) == 1 and len(re.findall(r"\d+(?:[.,]\d+)*", scope)) == 1:
             return numbers[0].strip()
     return answer
 

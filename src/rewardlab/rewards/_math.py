@@ -20,12 +20,12 @@ from rewardlab.rewards._answer import (
     refusal_reason,
 )
 
-DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_TIMEOUT_S = 6.0
 """Hard deadline per sample, enforced by killing the worker. Parsing and
 verification get math-verify's own, shorter budgets below, so a slow sympy call
 usually ends as a 0 well before this backstop fires."""
 
-PARSE_BUDGET_S = 1
+PARSE_BUDGET_S = 2
 """math-verify's parsing timeout per string (signal-based; runs in the worker's main thread)."""
 
 VERIFY_BUDGET_S = 2
@@ -214,7 +214,7 @@ def math_reward(
 
     **Cost.** Extraction and hedge checks are linear scans in the calling
     process; parsing and verification run in the runtime's worker processes
-    with a hard deadline of ``timeout`` seconds (default 5). Completions over
+    with a hard deadline of ``timeout`` seconds (default 6). Completions over
     4,000,000 characters, answers over 1,000 characters or nested deeper than
     40 levels, power towers and huge factorials score 0 with the reason.
 
