@@ -28,6 +28,7 @@ Single instructions that could run long on their own (``printf('%.*c', ...)``,
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import os
@@ -427,13 +428,25 @@ def _run_duckdb(handle: _DuckConnection, query: str, limits: QueryLimits) -> Exe
 
 # -- connection cache and entry point ------------------------------------------------------
 
+class _ConnectionCache(OrderedDict[tuple[Any, ...], Any]):
+    """One thread's open connections; closed explicitly when the thread's locals are dropped."""
+
+    def close_all(self) -> None:
+        while self:
+            self.popitem()[1].close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close_all()
+
+
 _LOCAL = threading.local()
 
 
-def _connections() -> OrderedDict[tuple[Any, ...], Any]:
+def _connections() -> _ConnectionCache:
     cache = getattr(_LOCAL, "connections", None)
     if cache is None:
-        cache = OrderedDict()
+        cache = _ConnectionCache()
         _LOCAL.connections = cache
     return cache
 
@@ -464,11 +477,10 @@ def _connection(engine: Engine, path: Path, limits: QueryLimits) -> Any:
     return handle
 
 
+@atexit.register
 def close_connections() -> None:
     """Close the connections cached by the calling thread."""
-    cache = _connections()
-    while cache:
-        cache.popitem()[1].close()
+    _connections().close_all()
 
 
 def run_query(engine: Engine, path: str | os.PathLike[str], query: str, limits: QueryLimits | None = None) -> Execution:
