@@ -435,6 +435,13 @@ def test_replaced_database_file_is_reread(tmp_path: Path) -> None:
     assert reward.run_inline([sample])[0].value == 0.0
 
 
+def test_bad_parameters_are_errors_not_zeros(db: Path) -> None:
+    sample = Sample(completion="SELECT 1", reference="SELECT 1", extras={"db": str(db)})
+    for params in ({"float_tol": -1.0}, {"timeout": 0.0}, {"max_memory_mb": 0}):
+        score = rewardlab.load("sql", **params).run_inline([sample])[0]
+        assert score.status is Status.ERROR, (params, score)
+
+
 def test_signature_round_trip() -> None:
     reward = rewardlab.load("sql", timeout=2.5, db_root="/data/spider")
     again = rewardlab.load(reward.signature)

@@ -268,6 +268,8 @@ def _score_one(kind: str, sample: Sample, params: dict[str, Any]) -> Score:
 
 def _dispatch(kind: str, samples: list[Sample], pool: Any, params: dict[str, Any]) -> list[Score]:
     QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])  # bad limits fail loudly, once
+    if not params["float_tol"] >= 0:
+        raise ValueError(f"float_tol must be >= 0, got {params['float_tol']!r}")
     if params["engine"] not in _DIALECTS:
         raise ValueError(f"engine must be 'sqlite' or 'duckdb', got {params['engine']!r}")
     if pool is None:
