@@ -96,27 +96,37 @@ class Combination(CompositeReward):
 
     def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
         per_child = [self.run_child(child, samples, pool) for child in self.children]
-        out = []
-        for i in range(len(samples)):
-            out.append(self._combine_row([scores[i] for scores in per_child]))
-        return out
+        signature = self.signature  # set here once, so `score` need not copy every result to sign it
+        return [self._combine_row([scores[i] for scores in per_child], signature) for i in range(len(samples))]
 
-    def _combine_row(self, row: list[Score]) -> Score:
+    def _combine_row(self, row: list[Score], signature: str) -> Score:
         components: dict[str, float] = {}
-        for label, score in zip(self.labels, row, strict=False):
-            components.update(flatten_components(label, score))
-        required = [(label, s) for label, s, opt in zip(self.labels, row, self.optional, strict=False) if not opt]
-        failed = merge_failures(required)
-        if failed is not None:
-            return failure(failed[0], failed[1], components)
-        used = [(s.value, w) for s, w in zip(row, self.weights, strict=False) if s.value is not None]
-        dropped = [label for label, s in zip(self.labels, row, strict=False) if not s.is_ok]
+        all_ok = True
+        for label, score in zip(self.labels, row, strict=True):
+            if score.value is not None:
+                components[label] = score.value
+            else:
+                all_ok = False
+            if score.components:
+                components.update(flatten_components(label, score))
+        values: list[float]
+        if all_ok:
+            values = [s.value for s in row if s.value is not None]
+            weights = self.weights
+            dropped: list[str] = []
+        else:
+            required = [(label, s) for label, s, opt in zip(self.labels, row, self.optional, strict=True) if not opt]
+            failed = merge_failures(required)
+            if failed is not None:
+                return Score(None, failed[0], components, failed[1], signature)
+            values = [s.value for s in row if s.value is not None]
+            weights = [w for s, w in zip(row, self.weights, strict=True) if s.value is not None]
+            dropped = [label for label, s in zip(self.labels, row, strict=True) if not s.is_ok]
         reason = f"left out: {', '.join(dropped)}" if dropped else ""
-        if not used:
-            return failure(Status.ABSTAIN, f"no term applies ({reason})", components)
-        values = [v for v, _ in used]
+        if not values:
+            return Score(None, Status.ABSTAIN, components, f"no term applies ({reason})", signature)
         if self.how == "sum":
-            value = math.fsum(v * w for v, w in used)
+            value = math.fsum(v * w for v, w in zip(values, weights, strict=True))
         elif self.how == "mean":
             value = math.fsum(values) / len(values)
         elif self.how == "min":
@@ -126,8 +136,8 @@ class Combination(CompositeReward):
         else:
             value = math.prod(values)
         if not math.isfinite(value):
-            return failure(Status.ERROR, f"{self.how} overflowed to {value!r}", components)
-        return Score.ok(value, components=components, reason=reason)
+            return Score(None, Status.ERROR, components, f"{self.how} overflowed to {value!r}", signature)
+        return Score(value, Status.OK, components, reason, signature)
 
 
 def _combined_range(how: str, children: Sequence[Reward], weights: Sequence[float]) -> tuple[float, float]:
