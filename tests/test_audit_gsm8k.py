@@ -28,9 +28,8 @@ MATH_ROWS = 300
 """Rows of the test set the math audit runs on in the suite (all 1,319 take about 2 minutes;
 BENCHMARKS.md records the full run)."""
 
-KNOWN_MATH_WEAKNESSES = {"negated_reference"}
-"""Probes the math reward does not pass yet ("It is not 18." gets full credit through its
-whole-answer fallback); the xfail below turns into a failure once it does, so this set shrinks."""
+KNOWN_MATH_WEAKNESSES: set[str] = set()
+"""Probes the math reward does not pass yet (an entry here needs an xfail test below)."""
 
 
 def test_contains_is_caught_on_the_full_test_set(tmp_path: Path) -> None:
@@ -86,9 +85,6 @@ def test_labelled_rates_from_the_labelled_solutions() -> None:
     assert lab["false_positive_rate"] <= 0.01 and lab["false_negative_rate"] <= 0.05, lab["confusion"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="math credits a denied reference ('It is not 18.') via its whole-answer fallback"
-)
 def test_math_resists_negated_reference() -> None:
     report = audit(rewardlab.load("math"), TEST_SET, fields=GSM8K_FIELDS, limit=50, probes=["negated_reference"])
     assert report.probe("negated_reference")["false_positive_rate"] <= 0.01

@@ -173,7 +173,7 @@ def _last_box_group(text: str, boxes: list[tuple[int, int, str]]) -> list[tuple[
 
 
 _DISPLAY_OPEN = {"\\[": "\\]", "$$": "$$"}
-_IS_TAIL = re.compile(r"(?:\bis|\bare|\bequals|\bbe)\s+(?P<a>(?:(?!\bis\b|\bare\b).)+?)\s*$", re.IGNORECASE)
+_IS_TAIL = re.compile(r"(?:\bis|\bare|\bequals|\bbe|'s)\s+(?P<a>(?:(?!\bis\b|\bare\b|'s\b).)+?)\s*$", re.IGNORECASE)
 _NUMBER_TOKEN = re.compile(r"(?<![\w.])[-−]?[$€£]?\d[\d,]*(?:\.\d+)?\s?%?(?![\d.])")
 _PROSE = re.compile(r"[A-Za-z]{3,}\s+[A-Za-z]{2,}")
 
@@ -207,30 +207,47 @@ def _answer_line(text: str) -> str | None:
 _MATH_BLOCK = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 
 
-def focus_answer(answer: str) -> str:
+def focus_answer(answer: str, *, committed: bool = True) -> str:
     """Drop the prose around an answer: ``the largest $n$ is 34`` -> ``34``.
 
     With prose outside math: the part after the last ``is``/``are`` when that is
     plain math; else a single math block; else a single number. Answers without
-    prose are returned as they are.
+    prose are returned as they are. A negated answer (``not 18``) is returned as
+    it is, so that it is read as prose, never as its number. ``committed=False``
+    (no anchor such as ``Answer:`` led here) keeps the single-number rule to a
+    few words, so a spray of tokens ending in a number is not an answer.
     """
     answer = answer.strip().rstrip(" .;:")
+    if _PERCENT_WORD.search(answer):
+        answer = _PERCENT_WORD.sub("\\%", answer.replace("$", ""))
     outside = _strip_math(answer)
     if not _WORD.search(outside):
         return answer
     tail = _IS_TAIL.search(answer.rstrip(" ."))
     if tail and not _WORD.search(_strip_math(_strip_unit_suffix(tail.group("a")))):
         return tail.group("a").strip()
+    if _NEGATION.search(tail.group("a") if tail else outside):
+        return answer
     blocks = [next(g for g in m.groups() if g is not None) for m in _MATH_BLOCK.finditer(answer)]
     if len(blocks) == 1 and _PROSE.search(outside):
         return blocks[0].strip()
     scope = tail.group("a") if tail else answer
-    if not blocks:
+    if not blocks and (committed or len(_WORD.findall(scope)) <= _MAX_UNANCHORED_WORDS):
         numbers = _NUMBER_TOKEN.findall(scope)
         # exactly one number and no other digits: "Jane started 3 hours ago" -> 3
-        if len(numbers) == 1 and len(re.findall(r"\d+(?:[.,]\d+)*", scope)) == 1:
+        if len(numbers) == 1 and len(re.findall(r"\d+(?:[.,]\d+)*", scope)) == 1 and not _GRADE_WORDS.search(scope):
             return numbers[0].strip()
     return answer
+
+
+_MAX_UNANCHORED_WORDS = 3
+_PERCENT_WORD = re.compile(r"\s*\bper\s?cent\b", re.IGNORECASE)
+_NEGATION = re.compile(
+    r"\b(?:not|isn't|aren't|never|cannot|can't|neither|nor|except|without|instead|rather|wrong|incorrect|false|"
+    r"impossible|unlikely|maybe|perhaps|possibly|probably)\b|\bno\b(?!\.)",
+    re.IGNORECASE,
+)
+_GRADE_WORDS = re.compile(r"\b(?:score|reward|grade|mark|points?|credit|correct|accuracy|confidence)\b", re.IGNORECASE)
 
 
 _WORD = re.compile(r"[A-Za-z]{2,}")
@@ -241,12 +258,28 @@ def _strip_unit_suffix(text: str) -> str:
     return _UNIT_SUFFIX.sub("", text.strip())
 
 
+def _is_latex_expression(text: str) -> bool:
+    """No words but LaTeX commands, environment names and \\text{} labels: ``\\frac{\\pi}{2}``, ``5 \\text{ cm}``."""
+    bare = re.sub(r"\\(?:text\w*|math\w*|operatorname|begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+", " ", _strip_math(text))
+    return not _WORD.search(bare)
+
+
+def _few_plain_words(text: str) -> bool:
+    """A short word answer ("odd", "Monday") that neither negates nor talks about its grade."""
+    outside = _strip_math(text)
+    return (
+        len(_WORD.findall(outside)) <= _MAX_UNANCHORED_WORDS
+        and not _NEGATION.search(outside)
+        and not _GRADE_WORDS.search(outside)
+    )
+
+
 def _has_anchor(text: str) -> bool:
     return any(p.search(text) for p in _ANSWER_LINES)
 
 
 def _strip_math(text: str) -> str:
-    return re.sub(r"\$[^$]*\$|\\\(.*?\\\)|\\text\s*\{[^{}]*\}", " ", text)
+    return re.sub(r"\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\text\w*\s*\{[^{}]*\}", " ", text, flags=re.DOTALL)
 
 
 _FINAL_ANSWER_LINE = re.compile(r"final[ \t]+answer", re.IGNORECASE)
@@ -298,8 +331,8 @@ def extract_final_answer(completion: str, *, several_values: bool = False) -> Fi
         return FinalAnswer(clean_answer(line), "answer_line")
     stripped = visible.strip()
     if stripped and len(stripped) <= SHORT_COMPLETION_CHARS and "\n" not in stripped:
-        whole = clean_answer(focus_answer(stripped))
-        if len(stripped) <= 80 or not _PROSE.search(_strip_math(whole)):
+        whole = clean_answer(focus_answer(stripped, committed=False))
+        if _is_latex_expression(whole) or _few_plain_words(stripped):
             return FinalAnswer(whole, "whole")
     conclusion = _concluding_statement(visible)
     if conclusion is not None:
@@ -482,6 +515,8 @@ def hedge_reason(answer: FinalAnswer, *, reference_multi: bool, prompt: str = ""
         return None
     if not text.strip() or text.strip() in ("{}", "\\{\\}", "\\text{}", "$$"):
         return "empty answer"
+    if _NEGATION.search(_strip_math(text)):
+        return "negated or uncertain answer"
     if prompt:
         norm_answer = " ".join(text.lower().split())
         if len(norm_answer) >= 20 and norm_answer in " ".join(prompt.lower().split()):

@@ -46,6 +46,7 @@ _INTEGER = re.compile(r"^\s*\\?\$?\s*([-+−]?)\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.0
 _SCI = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[eE]\s*([-+]?\d+)(?![\w.])")
 _PLAIN_NUMBER_TEXT = re.compile(r"^[\d\s.,/%+\-−]+$")
 _NUMBER_WITH_UNIT = re.compile(r"^\s*[$€£¥]?\s*([-−]?\d[\d,]*(?:\.\d+)?)\s*(?:[€£¥]|[a-zA-Zµ]{1,3}[²³]?)\s*$")
+_MIXED_NUMBER = re.compile(r"^\s*(\d+)\s+(\d+)\s*/\s*(\d+)\s*$")
 _MATHRM_E = re.compile(r"\\(?:mathrm|text|rm|operatorname)\s*\{\s*e\s*\}")
 _FACTORIAL = re.compile(r"(\d+)\s*!")
 _LONG_INTEGER = re.compile(rf"\d{{{MAX_INTEGER_DIGITS + 1},}}")
@@ -123,7 +124,9 @@ def _latex_scientific(text: str) -> str:
     # math-verify reads 1.5e3 as 1.5*e*3; the notation means 1.5 x 10^3.
     text = _SCI.sub(lambda m: f"{m.group(1)}\\times 10^{{{m.group(2)}}}", text)
     # math-verify cannot parse \mathrm{e} (Euler's number in upright type) and drops the rest.
-    return _MATHRM_E.sub("e", text)
+    text = _MATHRM_E.sub("e", text)
+    # A mixed number "1 1/2" is 3/2; math-verify reads "1\frac{1}{2}" so, but not the plain form.
+    return _MIXED_NUMBER.sub(lambda m: f"{m.group(1)}\\frac{{{m.group(2)}}}{{{m.group(3)}}}", text)
 
 
 @functools.lru_cache(maxsize=4096)
