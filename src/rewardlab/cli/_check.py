@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from rewardlab.cli._common import err
 
@@ -32,10 +33,11 @@ def check(
         except SpecError as exc:
             failed += 1
             for problem in exc.problems:
-                err.print(f"[red]{problem}[/]", soft_wrap=True, markup=True, highlight=False)
+                err.print(f"[red]{escape(str(problem))}[/]", soft_wrap=True, highlight=False)
             continue
         isolated = "yes" if reward.isolated else "no"
-        err.print(f"[green]ok[/] {path}: {_describe(reward)}; isolated: {isolated}", soft_wrap=True)
+        summary = escape(f"{path}: {_describe(reward)}; isolated: {isolated}")
+        err.print(f"[green]ok[/] {summary}", soft_wrap=True)
         if show_signature:
             typer.echo(reward.signature)
     if failed:
