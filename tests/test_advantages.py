@@ -175,6 +175,7 @@ def write_rows(path: Path) -> list[dict[str, object]]:
         {"prompt": "p1", "reward": None, "reward_status": "error", "reward_components": {}},
         {"prompt": "p2", "reward": 0.5, "reward_status": "ok", "reward_components": {"f": 0.0, "c": 1.0}},
         {"prompt": "p1", "reward": 0.75, "reward_status": "abstain", "reward_components": {"f": 1.0}},
+        {"prompt": "p2", "reward": None, "reward_components": {"f": 1.0}},  # no status field, no reward
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return rows
@@ -186,9 +187,10 @@ def test_advantages_command_jsonl(tmp_path: Path) -> None:
     result = run_cli("advantages", str(src), "--group-by", "prompt", "--estimator", "drgrpo", "-o", str(out))
     assert result.returncode == 0, result.stderr
     got = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [g["advantage"] for g in got] == [0.5, 0.0, -0.5, None, 0.0, None]
+    assert [g["advantage"] for g in got] == [0.5, 0.0, -0.5, None, 0.0, None, None]
     assert all({k: v for k, v in g.items() if k != "advantage"} == r for g, r in zip(got, rows, strict=True))
     assert "status error: 1" in result.stderr and "status abstain: 1" in result.stderr
+    assert "missing or non-finite reward: 1" in result.stderr
 
 
 def test_advantages_command_parquet_multi_reward(tmp_path: Path) -> None:
@@ -204,7 +206,7 @@ def test_advantages_command_parquet_multi_reward(tmp_path: Path) -> None:
     # group p1 usable rows: (1,1), (0,0) -> each reward standardised to +-1/sqrt(2)
     s = std1([1.0, 0.0])
     assert adv[0] == pytest.approx(2 * 0.5 / s) and adv[2] == pytest.approx(-2 * 0.5 / s)
-    assert adv[1] == pytest.approx(0.5 / s - 0.5 / s) and adv[3] is None and adv[5] is None
+    assert adv[1] == pytest.approx(0.5 / s - 0.5 / s) and adv[3] is None and adv[5] is None and adv[6] is None
 
 
 def test_advantages_command_reads_parquet_and_names_bad_rows(tmp_path: Path) -> None:

@@ -68,5 +68,6 @@ def advantages(
     excluded = ", ".join(f"{k}: {v}" for k, v in sorted(summary.excluded.items())) or "none"
     err.print(
         f"{summary.rows} rows in {summary.groups} groups; {summary.with_advantage} with an advantage "
-        f"({estimator}); excluded: {excluded} -> {output}"
+        f"({estimator}); excluded: {excluded} -> {output}",
+        soft_wrap=True,
     )

@@ -96,7 +96,7 @@ def advantages_file(
             v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in values
         ):
             summary.excluded["missing or non-finite reward"] += 1
-            values = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in values]
+            values = [None] * len(values)  # one unusable reward excludes the whole row, for every estimator
         rewards.append(values if estimator == "normalize_then_sum" else values[0])
     summary.rows = len(keys)
     summary.groups = len(set(keys))
