@@ -184,3 +184,17 @@ def test_pairwise_win_rate_symmetric_and_bradley_terry() -> None:
     assert out[0].value == pytest.approx((sig(-1.0) + sig(-2.0)) / 2)
     assert out[1].value == pytest.approx((sig(1.0) + sig(-1.0)) / 2)
     assert out[2].components["test_compose_value"] == 4.0
+
+
+def test_transforms_keep_no_per_batch_state_between_concurrent_calls() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    r = par(V, reference_rewards_field="refs")
+    batches = [
+        [{"completion": "c", "value": float(b), "refs": [float(b + j) for j in range(b % 5 + 1)]} for _ in range(b + 1)]
+        for b in range(40)
+    ]
+    expected = [[s.value for s in r.score(batch)] for batch in batches]
+    with ThreadPoolExecutor(8) as threads:
+        got = list(threads.map(lambda batch: [s.value for s in r.score(batch)], batches))
+    assert got == expected

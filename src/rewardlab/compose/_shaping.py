@@ -72,24 +72,28 @@ class Transform(CompositeReward):
 
     def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
         inner = self.run_child(self.children[0], samples, pool)
-        return self._shape_all(samples, inner, pool)
+        return self._shape_all(samples, inner, self._prepare(samples, inner, pool))
 
-    def _shape_all(self, samples: list[Sample], inner: list[Score], pool: Any) -> list[Score]:
+    def _prepare(self, samples: list[Sample], inner: list[Score], pool: Any) -> Any:
+        """Per-batch data the shaping needs (kept out of ``self``, so concurrent calls do not mix)."""
+        return None
+
+    def _shape_all(self, samples: list[Sample], inner: list[Score], context: Any) -> list[Score]:
         label = self.labels[0]
         out = []
-        for sample, score in zip(samples, inner, strict=False):
+        for i, (sample, score) in enumerate(zip(samples, inner, strict=True)):
             components = flatten_components(label, score)
             if not score.is_ok:
                 out.append(failure(score.status, f"{label}: {score.reason or score.status.value}", components))
                 continue
             try:
-                shaped = self._shape(sample, float(score.value), components)  # type: ignore[arg-type]
+                shaped = self._shape(sample, float(score.value), components, context, i)  # type: ignore[arg-type]
             except ValueError as exc:
                 shaped = failure(Status.ABSTAIN, f"{self.kind}: {exc}", components)
             out.append(shaped)
         return out
 
-    def _shape(self, sample: Sample, value: float, components: dict[str, float]) -> Score:
+    def _shape(self, sample: Sample, value: float, components: dict[str, float], context: Any, index: int) -> Score:
         raise NotImplementedError
 
 
@@ -114,7 +118,7 @@ class Clip(Transform):
             out["high"] = self.high
         return out
 
-    def _shape(self, sample: Sample, value: float, components: dict[str, float]) -> Score:
+    def _shape(self, sample: Sample, value: float, components: dict[str, float], context: Any, index: int) -> Score:
         return Score.ok(min(max(value, self.low), self.high), components=components)
 
 
@@ -134,7 +138,7 @@ class Affine(Transform):
     def _options(self) -> dict[str, Any]:
         return {"scale": self.scale, "shift": self.shift}
 
-    def _shape(self, sample: Sample, value: float, components: dict[str, float]) -> Score:
+    def _shape(self, sample: Sample, value: float, components: dict[str, float], context: Any, index: int) -> Score:
         return Score.ok(self.scale * value + self.shift, components=components)
 
 
@@ -189,7 +193,7 @@ class RunningNormalize(Transform):
             out["clip"] = self.clip
         return out
 
-    def _shape_all(self, samples: list[Sample], inner: list[Score], pool: Any) -> list[Score]:
+    def _prepare(self, samples: list[Sample], inner: list[Score], pool: Any) -> tuple[float, float]:
         with self._lock:
             for score in inner:
                 if score.value is not None:
@@ -197,11 +201,10 @@ class RunningNormalize(Transform):
                     delta = score.value - self.mean
                     self.mean += delta / self.count
                     self._m2 += delta * (score.value - self.mean)
-            self._snapshot = (self.mean, self.std)
-            return super()._shape_all(samples, inner, pool)
+            return self.mean, self.std
 
-    def _shape(self, sample: Sample, value: float, components: dict[str, float]) -> Score:
-        mean, std = self._snapshot
+    def _shape(self, sample: Sample, value: float, components: dict[str, float], context: Any, index: int) -> Score:
+        mean, std = context
         out = (value - mean) / (std + self.eps)
         if self.clip is not None:
             out = min(max(out, -self.clip), self.clip)
@@ -251,45 +254,46 @@ class PreferenceAsReward(Transform):
             out["reference_completions_field"] = self.reference_completions_field
         return out
 
-    def _shape_all(self, samples: list[Sample], inner: list[Score], pool: Any) -> list[Score]:
-        self._refs: dict[int, list[float] | str] = {}
+    def _prepare(self, samples: list[Sample], inner: list[Score], pool: Any) -> list[list[float] | str]:
         if self.reference_completions_field:
-            self._score_references(samples, pool)
-        else:
-            for i, sample in enumerate(samples):
-                try:
-                    self._refs[i] = _number_list(
+            return self._score_references(samples, pool)
+        refs: list[list[float] | str] = []
+        for sample in samples:
+            try:
+                refs.append(
+                    _number_list(
                         sample.get(self.reference_rewards_field),
                         f"reference rewards ({self.reference_rewards_field})",
                         MAX_REFERENCE_REWARDS,
                     )
-                except ValueError as exc:
-                    self._refs[i] = str(exc)
-        self._index = {id(s): i for i, s in enumerate(samples)}
-        return super()._shape_all(samples, inner, pool)
+                )
+            except ValueError as exc:
+                refs.append(str(exc))
+        return refs
 
-    def _score_references(self, samples: list[Sample], pool: Any) -> None:
+    def _score_references(self, samples: list[Sample], pool: Any) -> list[list[float] | str]:
         field = self.reference_completions_field
         assert field is not None
+        refs: list[list[float] | str] = []
         flat: list[Sample] = []
         owners: list[int] = []
         for i, sample in enumerate(samples):
             completions = sample.get(field)
             if completions is None or isinstance(completions, (str, Mapping)) or not isinstance(completions, Sequence):
-                self._refs[i] = f"field {field!r} must be a list of reference completions"
+                refs.append(f"field {field!r} must be a list of reference completions")
                 continue
+            refs.append([])
             for completion in list(completions)[:MAX_REFERENCE_REWARDS]:
                 flat.append(Sample(completion, sample.prompt, sample.reference, sample.extras, sample.id))
                 owners.append(i)
-            self._refs.setdefault(i, [])
-        scores = self.run_child(self.children[0], flat, pool)
-        for owner, score in zip(owners, scores, strict=False):
-            refs = self._refs[owner]
-            if score.value is not None and isinstance(refs, list):
-                refs.append(score.value)
+        for owner, score in zip(owners, self.run_child(self.children[0], flat, pool), strict=True):
+            found = refs[owner]
+            if score.value is not None and isinstance(found, list):
+                found.append(score.value)
+        return refs
 
-    def _shape(self, sample: Sample, value: float, components: dict[str, float]) -> Score:
-        refs = self._refs[self._index[id(sample)]]
+    def _shape(self, sample: Sample, value: float, components: dict[str, float], context: Any, index: int) -> Score:
+        refs = context[index]
         if isinstance(refs, str):
             raise ValueError(refs)
         if not refs:
@@ -330,7 +334,7 @@ class LogSigmoidCentering(Transform):
             return {"reference_field": self.reference_field}
         return {"reference": self.reference}
 
-    def _shape(self, sample: Sample, value: float, components: dict[str, float]) -> Score:
+    def _shape(self, sample: Sample, value: float, components: dict[str, float], context: Any, index: int) -> Score:
         ref = reference_value(sample, self.reference, self.reference_field)
         return Score.ok(log_sigmoid(value - ref), components={**components, "reference": ref})
 
@@ -443,7 +447,7 @@ class GatedAccumulation(Transform):
     def _options(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "steps_field": self.steps_field, "step_weight": self.step_weight}
 
-    def _shape(self, sample: Sample, value: float, components: dict[str, float]) -> Score:
+    def _shape(self, sample: Sample, value: float, components: dict[str, float], context: Any, index: int) -> Score:
         steps = _number_list(sample.get(self.steps_field, []), f"step rewards ({self.steps_field})", MAX_STEP_REWARDS)
         immediate = math.fsum(steps)
         open_ = value >= self.threshold
@@ -490,7 +494,7 @@ class LengthPenalty(Transform):
             out["max_penalty"] = self.max_penalty
         return out
 
-    def _shape(self, sample: Sample, value: float, components: dict[str, float]) -> Score:
+    def _shape(self, sample: Sample, value: float, components: dict[str, float], context: Any, index: int) -> Score:
         length = measure_length(sample, self.unit, self.length_field)
         penalty = self.coef * max(0, length - self.target)
         if self.max_penalty is not None:
