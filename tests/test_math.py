@@ -178,3 +178,37 @@ def test_listing_the_reference_among_candidates_never_pays(math, pool, others: l
     ]
     scores = math.score([Sample(completion=c, reference=str(ref)) for c in completions], pool=pool)
     assert [s.value for s in scores] == [0.0] * len(completions), [s.reason for s in scores]
+
+
+plain_numbers = st.one_of(
+    st.integers(-(10**7), 10**7).map(str),
+    st.decimals(min_value=-(10**4), max_value=10**4, places=7, allow_nan=False).map(lambda d: format(d, "f")),
+    st.decimals(min_value=-10, max_value=10, places=2, allow_nan=False).map(lambda d: format(d, "f")),
+    st.integers(1, 10**6).map(lambda n: f"{n:,}"),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=plain_numbers, b=plain_numbers)
+def test_plain_number_fast_path_agrees_with_math_verify(a: str, b: str) -> None:
+    from math_verify import parse, verify
+
+    from rewardlab.rewards._math import _plain_number_verdict
+
+    quick = _plain_number_verdict(a, b, 6)
+    if quick is None:
+        return
+    assert quick == verify(parse(f"\\boxed{{{b}}}"), parse(f"\\boxed{{{a}}}")), (a, b)
+
+
+@settings(max_examples=100, deadline=None)
+@given(d=st.decimals(min_value=-1000, max_value=1000, places=4, allow_nan=False), zeros=st.integers(0, 3))
+def test_plain_number_fast_path_equal_forms(d, zeros: int) -> None:
+    from math_verify import parse, verify
+
+    from rewardlab.rewards._math import _plain_number_verdict
+
+    a = format(d, "f")
+    b = a + "0" * zeros if "." in a else a
+    assert _plain_number_verdict(a, b, 6) is True
+    assert verify(parse(f"\\boxed{{{b}}}"), parse(f"\\boxed{{{a}}}"))

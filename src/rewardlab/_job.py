@@ -262,6 +262,8 @@ def score_file(
     size = chunk_rows or (ISOLATED_CHUNK_ROWS * max(1, workers) if isolated else INLINE_CHUNK_ROWS)
     # No --timeout: the pool's default applies (an isolated reward's own timeout still wins per call).
     pool = (WorkerPool(workers, timeout=timeout) if timeout else WorkerPool(workers)) if isolated else None
+    if pool is not None:
+        pool.start(warm=reward.worker_modules)  # worker start-up overlaps reading the first batch
     chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated else None
     rows = _skip_done(
         iter_raw_rows(path),

@@ -45,6 +45,11 @@ class Reward:
     isolated: bool = False
     """True when scoring uses the runtime's worker processes (callers then pass a pool, not fork their own)."""
 
+    @property
+    def worker_modules(self) -> tuple[str, ...]:
+        """Modules a worker process needs to import for this reward (imported ahead by ``WorkerPool.start``)."""
+        return ()
+
     def __init__(
         self,
         name: str,
@@ -266,6 +271,10 @@ class FunctionReward(Reward):
             timeout=self.timeout,
             uses_pool=self.uses_pool,
         )
+
+    @property
+    def worker_modules(self) -> tuple[str, ...]:
+        return (self.fn.__module__,) if self.isolated else ()
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The decorated name refers to this object, not to ``fn``; rebuild by registry lookup.

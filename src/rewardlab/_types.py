@@ -63,12 +63,12 @@ class Score:
     signature: str = ""
 
     def __post_init__(self) -> None:
-        status = Status(self.status)
+        status = self.status if type(self.status) is Status else Status(self.status)
         object.__setattr__(self, "status", status)
         if status is Status.OK:
             if self.value is None:
                 raise ValueError("a Score with status 'ok' needs a value")
-            value = float(self.value)
+            value = self.value if type(self.value) is float else float(self.value)
             if not math.isfinite(value):
                 raise ValueError(f"a Score with status 'ok' needs a finite value, got {value!r}")
             object.__setattr__(self, "value", value)
@@ -102,7 +102,17 @@ class Score:
         return self.status is Status.OK
 
     def with_signature(self, signature: str) -> Score:
-        return Score(self.value, self.status, self.components, self.reason, signature)
+        """The same score, signed. (Skips re-validation: this score is already valid.)"""
+        signed = object.__new__(Score)
+        for name, value in (
+            ("value", self.value),
+            ("status", self.status),
+            ("components", self.components),
+            ("reason", self.reason),
+            ("signature", signature),
+        ):
+            object.__setattr__(signed, name, value)
+        return signed
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, as written to output files."""

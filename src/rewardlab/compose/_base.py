@@ -115,6 +115,10 @@ class CompositeReward(Reward):
         self.label = label
         self.isolated = any(child.isolated for child in self.children)
 
+    @property
+    def worker_modules(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m for child in self.children for m in child.worker_modules))
+
     # -- identity ------------------------------------------------------------
     def _node(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -6,6 +6,7 @@ import functools
 import logging
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from rewardlab._reward import reward
@@ -42,8 +43,9 @@ sympy arithmetic on them in the slow path is refused."""
 MAX_FACTORIAL_ARGUMENT = 500
 """``n!`` for larger literal ``n`` is refused before sympy tries to expand it."""
 
-_INTEGER = re.compile(r"^\s*\\?\$?\s*([-+−]?)\s*(\d{1,3}(?:,\d{3})+|\d+)(?:\.0+)?\s*$")
+_INTEGER = re.compile(r"^\s*\\?\$?\s*([-+−]?)\s*([1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.0+)?\s*$")
 _SCI = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[eE]\s*([-+]?\d+)(?![\w.])")
+_DECIMAL = re.compile(r"^\s*\\?\$?\s*([-+−]?\d+(?:\.\d+)?|[-+−]?\.\d+)\s*$")
 _PLAIN_NUMBER_TEXT = re.compile(r"^[\d\s.,/%+\-−]+$")
 _NUMBER_WITH_UNIT = re.compile(r"^\s*[$€£¥]?\s*([-−]?\d[\d,]*(?:\.\d+)?)\s*(?:[€£¥]|[a-zA-Zµ]{1,3}[²³]?)\s*$")
 _MIXED_NUMBER = re.compile(r"^\s*(\d+)\s+(\d+)\s*/\s*(\d+)\s*$")
@@ -84,6 +86,34 @@ def _as_integer(text: str) -> int | None:
         return None
     sign = -1 if m.group(1) in ("-", "−") else 1
     return sign * int(m.group(2).replace(",", ""))
+
+
+def _as_decimal(text: str) -> Decimal | None:
+    m = _DECIMAL.match(text)
+    if not m:
+        return None
+    return Decimal(m.group(1).replace("−", "-"))
+
+
+def _plain_number_verdict(answer: str, reference: str, float_rounding: int) -> bool | None:
+    """Equality of two plain numbers without sympy, or ``None`` when math-verify must decide.
+
+    Integers compare exactly. Decimals that are equal, or that differ by more
+    than ``10**-float_rounding`` (so they differ after math-verify's rounding
+    too), are decided here; anything closer is left to math-verify.
+    """
+    got, want = _as_integer(answer), _as_integer(reference)
+    if got is not None and want is not None:
+        return got == want
+    a = Decimal(got) if got is not None else _as_decimal(answer)
+    b = Decimal(want) if want is not None else _as_decimal(reference)
+    if a is None or b is None:
+        return None
+    if a == b:
+        return True
+    if abs(a - b) > Decimal(10) ** -float_rounding:
+        return False
+    return None
 
 
 def _exponent_chain(text: str) -> int:
@@ -209,7 +239,8 @@ def math_reward(
     separators, degrees, scientific notation (``1.5e3`` is read as
     ``1.5\\times10^{3}``; math-verify alone reads it as ``1.5e\\cdot3``), sets
     (order-free), tuples and intervals (order and brackets matter), matrices and
-    equations. Two plain integers are compared directly, without sympy.
+    equations. Two plain numbers are compared without sympy when the verdict is
+    certain (equal, or apart by more than ``10**-float_rounding``).
 
     **Reference.** Plain (``3/4``) or LaTeX, boxed or not; a GSM8K-style
     ``... #### 18`` uses what follows ``####``. An unparsable reference gives
@@ -248,9 +279,9 @@ def math_reward(
         if answer.text is None:
             scores[i] = Score.ok(0.0, reason="no final answer found")
             continue
-        got, want = _as_integer(answer.text), _as_integer(ref)
-        if got is not None and want is not None:
-            scores[i] = Score.ok(float(got == want), reason=_describe(answer))
+        quick = _plain_number_verdict(answer.text, ref, float_rounding)
+        if quick is not None:
+            scores[i] = Score.ok(float(quick), reason=_describe(answer))
             continue
         bad = pathological(answer.text)
         if bad is not None:

@@ -288,6 +288,30 @@ class WorkerPool:
         finally:
             self._idle.put(worker)
 
+    def start(self, warm: Sequence[str] = ()) -> None:
+        """Start every worker now, in background threads, importing ``warm``.
+
+        Returns at once; calls made meanwhile wait for the first ready worker.
+        Start-up and imports then overlap the caller's own work.
+        """
+
+        def prepare() -> None:
+            worker = self._idle.get()
+            try:
+                if self._closed:
+                    return
+                if not worker.alive:
+                    worker.kill()
+                    worker.start()
+                needed = [m for m in warm if m not in worker.warm]
+                if needed and worker.run(_import_modules, (needed,), {}, WARMUP_TIMEOUT_S).status is Status.OK:
+                    worker.warm.update(needed)
+            finally:
+                self._idle.put(worker)
+
+        for _ in range(self.size):
+            threading.Thread(target=prepare, name="rewardlab-pool-start", daemon=True).start()
+
     def map(
         self,
         fn: Callable[..., Any],

@@ -1,0 +1,186 @@
+"""`rewardlab score -r math --workers 2` against math-verify called serially in-process.
+
+Same run, same data (GSM8K model solutions, 5,276 rows), both timed end to end as fresh
+processes (interpreter start, imports, reading, scoring). Also: agreement on
+math-verify's own 262 cases, and worst-case latency on pathological inputs, for
+math-verify in the main thread (its signal-based timeouts work there), math-verify in
+a worker thread (where trainers call it; signals cannot fire there), and rewardlab.
+
+    python benchmarks/bench_math.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+PEER = textwrap.dedent(
+    """
+    import json, sys
+    from math_verify import parse, verify
+
+    rows = [json.loads(line) for line in open(sys.argv[1])]
+    out = []
+    for row in rows:
+        ok = verify(parse(row["reference"]), parse(row["completion"]))
+        out.append({"reward": float(ok), "is_correct": row["is_correct"]})
+    with open(sys.argv[2], "w") as f:
+        for r in out:
+            f.write(json.dumps(r) + "\\n")
+    """
+)
+
+PATHOLOGICAL = {
+    "power tower 9^9^9^9": "\\\\boxed{9^{9^{9^{9}}}}",
+    "big power 9^99999999": "\\\\boxed{9^{99999999}}",
+    "factorial (10^6)!": "\\\\boxed{(10^{6})!}",
+    "300-deep nesting": "\\\\boxed{" + "(" * 300 + "1" + ")" * 300 + "}",
+    "1 MB completion": "x " * 500_000 + "\\\\boxed{4}",
+    "hard integral": "\\\\boxed{\\\\int_0^{\\\\infty} e^{-x^{100}} \\\\sin(x^{50}) dx}",
+}
+
+LATENCY_PEER = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    from math_verify import parse, verify
+
+    cases = json.load(open(sys.argv[1]))
+    in_thread = sys.argv[2] != "main"
+    # "thread-unbounded": what wrappers do so math-verify runs off the main thread at all
+    budget = {} if sys.argv[2] != "thread-unbounded" else {"parsing_timeout": None}
+    vbudget = {} if sys.argv[2] != "thread-unbounded" else {"timeout_seconds": None}
+    parse("\\\\boxed{1}")
+    for name, completion in cases.items():
+        start = time.perf_counter()
+        def work():
+            try:
+                verify(parse("3", **budget), parse(completion, **budget), **vbudget)
+            except Exception as exc:
+                print(json.dumps({"name": name, "error": type(exc).__name__}), flush=True)
+        if in_thread:
+            t = threading.Thread(target=work, daemon=True)
+            t.start()
+            t.join()
+        else:
+            work()
+        print(json.dumps({"name": name, "seconds": time.perf_counter() - start}), flush=True)
+    """
+)
+
+
+def run_timed(cmd: list[str], timeout: float | None = None) -> tuple[float, subprocess.CompletedProcess[str] | None]:
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return time.perf_counter() - start, None
+    return time.perf_counter() - start, done
+
+
+def throughput(tmp: Path, workers: int) -> None:
+    src = DATA / "gsm8k" / "model_solutions_labeled.jsonl"
+    peer_script = tmp / "peer.py"
+    peer_script.write_text(PEER)
+    ours_out, peer_out = tmp / "ours.jsonl", tmp / "peer.jsonl"
+    ours_s, _ = run_timed(
+        [sys.executable, "-m", "rewardlab", "score", str(src), "-r", "math", "-o", str(ours_out),
+         "--workers", str(workers), "--prompt-field", "question"]
+    )  # fmt: skip
+    peer_s, _ = run_timed([sys.executable, str(peer_script), str(src), str(peer_out)])
+
+    def confusion(path: Path) -> tuple[int, int, int]:
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        fp = sum(r["reward"] == 1.0 and not r["is_correct"] for r in rows)
+        fn = sum(r["reward"] == 0.0 and r["is_correct"] for r in rows)
+        return len(rows), fp, fn
+
+    n, ofp, ofn = confusion(ours_out)
+    _, pfp, pfn = confusion(peer_out)
+    print(f"GSM8K model solutions: {n} rows")
+    print(
+        f"  rewardlab score -r math --workers {workers}: {ours_s:6.1f} s  {n / ours_s:8.0f} rows/s  FP {ofp}  FN {ofn}"
+    )
+    print(f"  math-verify serial, in-process:        {peer_s:6.1f} s  {n / peer_s:8.0f} rows/s  FP {pfp}  FN {pfn}")
+    print(f"  end-to-end ratio: {peer_s / ours_s:.1f}x")
+
+
+def agreement() -> None:
+    from math_verify import parse, verify
+
+    import rewardlab
+    from rewardlab import Sample
+
+    rows = [json.loads(line) for line in (DATA / "math-verify-cases" / "cases.jsonl").read_text().splitlines()]
+    scores = rewardlab.load("math").score([Sample(completion=r["pred"], reference=r["gold"]) for r in rows])
+    ours = sum((s.value == 1.0) == r["expected"] for r, s in zip(rows, scores, strict=True))
+    theirs = sum(verify(parse(r["gold"]), parse(r["pred"])) == r["expected"] for r in rows)
+    print(f"math-verify cases: rewardlab {ours}/{len(rows)}, math-verify default parse/verify {theirs}/{len(rows)}")
+
+
+def latency(cap: float, tmp: Path) -> None:
+    import rewardlab
+    from rewardlab import Sample
+
+    cases = {k: v.replace("\\\\", "\\") for k, v in PATHOLOGICAL.items()}
+    reward = rewardlab.load("math")
+    reward.score([Sample(completion="\\boxed{1}", reference="1")])
+    ours = {}
+    for name, completion in cases.items():
+        start = time.perf_counter()
+        score = reward.score([Sample(completion=completion, reference="3")])[0]
+        ours[name] = (time.perf_counter() - start, score.status.value, score.value)
+    peers: dict[str, dict[str, str]] = {}
+    modes = ("main", "thread", "thread-unbounded")
+    for mode in modes:
+        peers[mode] = {}
+        for name, completion in cases.items():
+            # one process per input, so a hang on one does not hide the others
+            cases_file = tmp / "pathological.json"
+            cases_file.write_text(json.dumps({name: completion}))
+            proc = subprocess.Popen(
+                [sys.executable, "-c", LATENCY_PEER, str(cases_file), mode],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            try:
+                out, _ = proc.communicate(timeout=cap + 5)  # + interpreter start and imports
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
+            items = [json.loads(line) for line in out.splitlines()]
+            errors = [i["error"] for i in items if "error" in i]
+            done = [i["seconds"] for i in items if "seconds" in i]
+            if done:
+                peers[mode][name] = f"{done[0]:.2f}" + (f" ({errors[0]})" if errors else "")
+    print(f"pathological inputs (seconds; '>{cap:.0f}' = had not returned when the {cap:.0f} s budget ran out):")
+    heads = ("mv main thread", "mv worker thread", "mv thread, no timeouts")
+    print(f"  {'input':24s} {'rewardlab':>16s} {heads[0]:>16s} {heads[1]:>20s} {heads[2]:>24s}")
+    for name in cases:
+        t, status, value = ours[name]
+        cells = [peers[m].get(name, f">{cap:.0f}") for m in modes]
+        print(f"  {name:24s} {t:7.2f} ({status} {value}) {cells[0]:>12s} {cells[1]:>20s} {cells[2]:>24s}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--latency-cap", type=float, default=20.0, help="seconds allowed to the peer per input")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        throughput(Path(tmp), args.workers)
+        agreement()
+        latency(args.latency_cap, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
