@@ -219,3 +219,16 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     rows = read_jsonl(out)
     assert rows and all(r["reward_status"] == "ok" for r in rows)
     assert {r["reward"] for r in rows} == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_group_by_keeps_contiguous_groups_in_one_batch(tmp_path: Path, workers: str) -> None:
+    sizes = [3, 1, 4, 2, 5, 1, 3]
+    rows = [{"group": g, "completion": "x"} for g, n in enumerate(sizes) for _ in range(n)]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    grouped, plain = tmp_path / "grouped.jsonl", tmp_path / "plain.jsonl"
+    common = ["-I", "_slow_plugin", "score", str(src), "-r", "test_group_size", "--batch-size", "2", "-w", workers]
+    run(*common, "-o", str(grouped), "--group-by", "group")
+    run(*common, "-o", str(plain))
+    assert [r["reward"] for r in read_jsonl(grouped)] == [float(n) for n in sizes for _ in range(n)]
+    assert [r["reward"] for r in read_jsonl(plain)] != [float(n) for n in sizes for _ in range(n)]

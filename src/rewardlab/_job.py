@@ -130,15 +130,40 @@ def process_chunk(
     return _ChunkResult(out, bad, stop, statuses, value_sum)
 
 
-def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
+def _chunks(rows: Iterator[RawRow], size: int, group_key: Callable[[RawRow], Any] | None = None) -> Iterator[list[RawRow]]:
+    """Batches of ``size`` rows; with ``group_key``, a batch ends only where the key changes.
+
+    Group rewards (pairwise win rate, difficulty-weighted code credit) see a whole
+    group at once as long as its rows are contiguous in the file.
+    """
     chunk: list[RawRow] = []
+    last: Any = _NO_KEY
     for raw in rows:
-        chunk.append(raw)
         if len(chunk) >= size:
-            yield chunk
-            chunk = []
+            key = group_key(raw) if group_key is not None else _NO_KEY
+            if group_key is None or key != last:
+                yield chunk
+                chunk = []
+            last = key
+        elif group_key is not None:
+            last = group_key(raw)
+        chunk.append(raw)
     if chunk:
         yield chunk
+
+
+_NO_KEY = object()
+
+
+def _group_key(path: str, field: str) -> Callable[[RawRow], Any]:
+    def key(raw: RawRow) -> Any:
+        try:
+            value = parse_row(path, raw).get(field)
+        except DataError:
+            return _NO_KEY  # a bad row is reported where it is scored
+        return repr(value)
+
+    return key
 
 
 def _skip_done(
@@ -233,12 +258,16 @@ def score_file(
     chunk_rows: int | None = None,
     progress: bool | None = None,
     timeout: float | None = None,
+    group_by: str | None = None,
 ) -> JobSummary:
     """Score every row of ``input_path`` into ``output_path`` (JSONL or Parquet).
 
     Rows keep their order and fields and gain ``reward``, ``reward_status``,
     ``reward_reason``, ``reward_components`` and ``reward_signature`` (prefix set
     by ``output_field``). Memory stays flat: rows stream through in batches.
+
+    With ``group_by``, batches break only between groups of rows sharing that
+    field (contiguous in the file), so group rewards see whole groups.
 
     Raises:
         DataError: a malformed row (unless ``skip_bad_rows``); every row before
@@ -275,6 +304,7 @@ def score_file(
     )
     stop: DataError | None = None
     finished = False
+    grouping = _group_key(path, group_by) if group_by else None
 
     def consume(raws: list[RawRow], result: _ChunkResult) -> DataError | None:
         writer.write(result.rows)
@@ -290,7 +320,7 @@ def score_file(
 
     try:
         if chunk_pool is None:
-            for raws in _chunks(rows, size):
+            for raws in _chunks(rows, size, grouping):
                 stop = consume(
                     raws, process_chunk(reward, raws, path, fields, output_field, encode, bool(bad_log), pool)
                 )
@@ -298,7 +328,7 @@ def score_file(
                     break
         else:
             stop = _run_parallel(
-                chunk_pool, rows, size, reward, path, fields, output_field, encode, bool(bad_log), consume
+                chunk_pool, rows, size, reward, path, fields, output_field, encode, bool(bad_log), consume, grouping
             )
         finished = stop is None
     finally:
@@ -326,6 +356,7 @@ def _run_parallel(
     encode: bool,
     skip_bad: bool,
     consume: Callable[[list[RawRow], _ChunkResult], DataError | None],
+    grouping: Callable[[RawRow], Any] | None = None,
 ) -> DataError | None:
     """Score batches in worker processes, a bounded number in flight, written in input order."""
     window = 2 * pool.size
@@ -368,7 +399,7 @@ def _run_parallel(
                 failed.statuses[status.value] += 1
             return consume(raws, failed)
 
-        for raws in _chunks(rows, size):
+        for raws in _chunks(rows, size, grouping):
             submit(raws)
             if len(in_flight) >= window:
                 stop = drain_one()

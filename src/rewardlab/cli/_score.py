@@ -31,6 +31,9 @@ def score(
     batch_size: int = typer.Option(
         None, min=1, help="Rows per batch (default 2048; 128 per worker for isolated rewards)."
     ),
+    group_by: str = typer.Option(
+        None, help="Keep rows sharing this field (contiguous in the file) in one batch, for group rewards."
+    ),
 ) -> None:
     """Score every row of INPUT with a reward and write OUTPUT, same rows in the same order."""
     loaded = load_reward(reward, param, timeout)
@@ -49,6 +52,7 @@ def score(
             progress=progress,
             timeout=timeout,
             chunk_rows=batch_size,
+            group_by=group_by,
         )
     except DataError as exc:
         fail(f"{exc}\nrows before it were written to {output}; fix the row and re-run with --resume to continue")
