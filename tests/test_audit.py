@@ -287,6 +287,23 @@ def test_code_probes_target_the_entry_point() -> None:
     assert any("__eq__" in c for c in report.probe("always_equal")["examples"][0]["completion"].splitlines())
 
 
+def test_code_probes_run_against_the_real_code_reward() -> None:
+    """Exit-early and always-equal attacks on MBPP, call and stdin tasks: every probe applies, none pays."""
+    from conftest import need_tool
+
+    need_tool("bwrap")
+    rows = [
+        {"completion": "", "tests": ["assert square(3) == 9", "assert square(-2) == 4"]},
+        {"completion": "", "calls": [{"args": [1, 2], "expected": 3}], "entry_point": "add"},
+        {"completion": "", "io": [{"stdin": "2 3\n", "stdout": "5\n"}]},
+    ]
+    report = audit(rewardlab.load("code"), rows, probes=["exit_early", "always_equal"])
+    exit_early, always_equal = report.probe("exit_early"), report.probe("always_equal")
+    assert exit_early["n"] == 3 + 3 + 2 and always_equal["n"] == 2
+    assert exit_early["false_positive_rate"] == 0.0 and always_equal["false_positive_rate"] == 0.0
+    assert any("def square(" in e["completion"] for e in always_equal["examples"])
+
+
 # -- the runtime: deadlines and workers -------------------------------------------------------------------------
 
 

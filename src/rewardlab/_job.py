@@ -130,7 +130,9 @@ def process_chunk(
     return _ChunkResult(out, bad, stop, statuses, value_sum)
 
 
-def _chunks(rows: Iterator[RawRow], size: int, group_key: Callable[[RawRow], Any] | None = None) -> Iterator[list[RawRow]]:
+def _chunks(
+    rows: Iterator[RawRow], size: int, group_key: Callable[[RawRow], Any] | None = None
+) -> Iterator[list[RawRow]]:
     """Batches of ``size`` rows; with ``group_key``, a batch ends only where the key changes.
 
     Group rewards (pairwise win rate, difficulty-weighted code credit) see a whole

@@ -144,6 +144,10 @@ def _text(value: Any) -> str:
     return Sample(completion=value).completion_text if value is not None else ""
 
 
+TASK_FIELDS = ("test", "tests", "calls", "io", "entry_point", "db", "db_id", "task")
+"""Row fields that define the task itself: rows differing in them are probed separately."""
+
+
 def _probe_inputs(rows: Sequence[AuditRow], seed: int) -> tuple[list[str], dict[int, list[str]]]:
     references = sorted({r.reference_text for r in rows if r.reference_text})
     wrong: dict[int, list[str]] = {}
@@ -177,10 +181,12 @@ def _build_jobs(
             gold = render_gold(reward_name, row.reference_text, {**row.extras, "prompt": row.prompt})
             jobs.append(_Job("gold", row, gold))
     # Rows that repeat a prompt and reference (several completions per prompt) are probed once.
-    seen: set[tuple[str, str]] = set()
+    # Task fields (tests, database...) are part of what makes a row a different task.
+    seen: set[tuple[str, str, str]] = set()
     probed = []
     for row in rows:
-        key = (row.prompt_text, row.reference_text or "")
+        task = repr([(k, row.extras.get(k)) for k in TASK_FIELDS if row.extras.get(k) is not None])
+        key = (row.prompt_text, row.reference_text or "", task)
         if key not in seen:
             seen.add(key)
             probed.append(row)
