@@ -329,7 +329,9 @@ def test_memory_cap(db: Path) -> None:
 def test_worker_kill_is_the_backstop_for_one_long_instruction(db: Path, pool: Any) -> None:
     # instr() on two long strings is one VM instruction: the progress handler cannot stop it,
     # the worker's hard deadline does, and says so with status timeout (never 0.0 or a hang).
-    query = "SELECT instr(printf('%.*c', 999999, 'a'), printf('%.*c', 499999, 'a') || 'b')"
+    # Four of them back to back (a few VM instructions in all) outlast the hard deadline even on a fast machine.
+    one = "instr(printf('%.*c', 999999, 'a'), printf('%.*c', 499999, 'a') || 'b')"
+    query = f"SELECT {one} + {one} + {one} + {one}"
     sample = Sample(completion=query, reference="SELECT 1", extras={"db": str(db)})
     reward = rewardlab.load("sql", timeout=0.5)  # worker killed after 2 * 0.5 + WORKER_SLACK_S
     started = time.monotonic()
