@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab._reward import Reward
+from rewardlab._stats import pearson
 from rewardlab._types import Score, Status
 from rewardlab._version import __version__
 from rewardlab.audit._audit import _build_jobs, _full_credit, _Job, _reward_section, _text
@@ -20,7 +21,7 @@ from rewardlab.audit._data import AuditData, AuditFields, load_audit_data
 from rewardlab.audit._probes import select_probes
 from rewardlab.audit._rules import RuleOutcome, check_rules, parse_rules
 from rewardlab.audit._scoring import ScoreRunner
-from rewardlab.audit._stats import clip_text, is_full_credit, pearson
+from rewardlab.audit._stats import clip_text, is_full_credit
 from rewardlab.runtime._pool import WorkerPool
 
 DIFF_TOLERANCE = 1e-9

@@ -7,9 +7,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from rewardlab._stats import pearson, spearman
 from rewardlab._types import Sample, Score, Status
 from rewardlab.audit._data import AuditRow
-from rewardlab.audit._stats import clip_text, histogram, mean, pearson, spearman, std
+from rewardlab.audit._stats import clip_text, histogram, mean, std
 
 ZERO_VARIANCE_TOLERANCE = 1e-9
 """Rewards in a group that differ by less than this count as equal (no advantage signal)."""

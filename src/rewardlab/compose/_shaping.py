@@ -7,6 +7,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rewardlab._stats import pearson, spearman
 from rewardlab._types import Sample, Score, Status
 from rewardlab.compose._base import CompositeReward, child_label, failure, flatten_components, merge_failures, spec_of
 from rewardlab.compose._combinators import RewardLike, TermLike, as_reward, as_term
@@ -601,31 +602,6 @@ def length_penalty(
     )
 
 
-def _ranks(values: Sequence[float]) -> list[float]:
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def _pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    n = len(x)
-    mx, my = math.fsum(x) / n, math.fsum(y) / n
-    sxy = math.fsum((a - mx) * (b - my) for a, b in zip(x, y, strict=False))
-    sxx = math.fsum((a - mx) ** 2 for a in x)
-    syy = math.fsum((b - my) ** 2 for b in y)
-    if sxx == 0 or syy == 0:
-        return None
-    return sxy / math.sqrt(sxx * syy)
-
-
 def length_correlation(
     scores: Sequence[Score | float | None], lengths: Sequence[float]
 ) -> dict[str, float | int | None]:
@@ -650,8 +626,7 @@ def length_correlation(
     result: dict[str, float | int | None] = {"n": len(pairs), "pearson": None, "spearman": None}
     if len(pairs) >= 3:
         xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
-        pearson = _pearson(xs, ys)
-        spearman = _pearson(_ranks(xs), _ranks(ys))
-        result["pearson"] = None if pearson is None else round(pearson, 12)
-        result["spearman"] = None if spearman is None else round(spearman, 12)
+        linear, ranked = pearson(xs, ys), spearman(xs, ys)
+        result["pearson"] = None if linear is None else round(linear, 12)
+        result["spearman"] = None if ranked is None else round(ranked, 12)
     return result
