@@ -10,7 +10,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,12 @@ from rewardlab._reward import FunctionReward, Reward
 from rewardlab._types import Sample, Score
 from rewardlab._version import __version__
 from rewardlab.audit._data import AuditData, AuditFields, AuditRow, load_audit_data
+from rewardlab.audit._document import ReportDocument
 from rewardlab.audit._gold import gold_section
 from rewardlab.audit._groups import completion_length, groups_section, signal_section
 from rewardlab.audit._labelled import DEFAULT_BOOTSTRAP, labelled_section
 from rewardlab.audit._probes import Probe, ProbeInput, render_gold, select_probes, wrong_answers
-from rewardlab.audit._rules import FailRule, RuleError, RuleOutcome, check_rules, parse_rules
+from rewardlab.audit._rules import FailRule, RuleError, check_rules, parse_rules
 from rewardlab.audit._scoring import ScoreRunner
 from rewardlab.audit._stats import clip_text, is_full_credit
 from rewardlab.runtime._pool import WorkerPool
@@ -63,7 +64,7 @@ _NEEDS = {
 
 
 @dataclass
-class AuditReport:
+class AuditReport(ReportDocument):
     """The result of an audit: a JSON-ready document and the checked rules.
 
     Attributes:
@@ -73,14 +74,7 @@ class AuditReport:
         rules_given: Whether ``outcomes`` come from user rules (else the default verdict).
     """
 
-    document: dict[str, Any]
-    outcomes: list[RuleOutcome] = field(default_factory=list)
     rules_given: bool = False
-
-    @property
-    def passed(self) -> bool:
-        """True when no rule failed."""
-        return not any(o.failed for o in self.outcomes)
 
     @property
     def probes(self) -> list[dict[str, Any]]:
@@ -93,18 +87,10 @@ class AuditReport:
                 return dict(item)
         raise KeyError(name)
 
-    def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps(self.document, indent=indent, ensure_ascii=False, allow_nan=False, default=str)
-
-    def write_json(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
-
-    def write_html(self, path: str | Path) -> None:
+    def render_html(self) -> str:
         from rewardlab.audit._report import render_audit_html
 
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(render_audit_html(self.document), encoding="utf-8")
+        return render_audit_html(self.document)
 
 
 def parse_fail_rules(texts: str | Iterable[str] | None) -> list[FailRule]:

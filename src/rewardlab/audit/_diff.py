@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,9 @@ from rewardlab._types import Score, Status
 from rewardlab._version import __version__
 from rewardlab.audit._audit import _build_jobs, _full_credit, _Job, _reward_section, _text
 from rewardlab.audit._data import AuditData, AuditFields, load_audit_data
+from rewardlab.audit._document import ReportDocument
 from rewardlab.audit._probes import select_probes
-from rewardlab.audit._rules import RuleOutcome, check_rules, parse_rules
+from rewardlab.audit._rules import check_rules, parse_rules
 from rewardlab.audit._scoring import ScoreRunner
 from rewardlab.audit._stats import clip_text, is_full_credit
 from rewardlab.runtime._pool import WorkerPool
@@ -37,28 +37,13 @@ DIFF_METRICS: dict[str, str] = {
 
 
 @dataclass
-class DiffReport:
+class DiffReport(ReportDocument):
     """Where two rewards disagree. ``document`` is the JSON form (see docs/audit.md)."""
 
-    document: dict[str, Any]
-    outcomes: list[RuleOutcome] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not any(o.failed for o in self.outcomes)
-
-    def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps(self.document, indent=indent, ensure_ascii=False, allow_nan=False, default=str)
-
-    def write_json(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
-
-    def write_html(self, path: str | Path) -> None:
+    def render_html(self) -> str:
         from rewardlab.audit._report import render_diff_html
 
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(render_diff_html(self.document), encoding="utf-8")
+        return render_diff_html(self.document)
 
 
 def _category(a: Score, b: Score, full_a: float, full_b: float, tolerance: float) -> str:
