@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -171,3 +172,43 @@ def test_no_state_leaks_between_calls_on_the_same_worker() -> None:
         first = pool.call(bad.my_pid).value
         second = pool.call(bad.my_pid).value
     assert first != second, "max_tasks_per_worker=1 must give every call a fresh worker"
+
+
+def _run_script(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "user_script.py"
+    script.write_text(source)
+    marker = tmp_path / "runs.log"
+    return subprocess.run(
+        [sys.executable, str(script), str(marker)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+
+
+def test_workers_do_not_rerun_an_unguarded_calling_script(tmp_path: Path) -> None:
+    """A training script without a __main__ guard must not be re-executed by every worker."""
+    result = _run_script(
+        tmp_path,
+        "import sys, os\n"
+        "open(sys.argv[1], 'a').write(f'{os.getpid()}\\n')\n"
+        "import rewardlab\n"
+        "s = rewardlab.load('math').score([{'completion': '\\\\boxed{1/2}', 'reference': '0.5'}])[0]\n"
+        "print(s.status.value, s.value)\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ok", "1.0"]
+    assert len((tmp_path / "runs.log").read_text().split()) == 1, "the script ran again in a worker"
+
+
+def test_an_isolated_reward_defined_in_the_calling_script_runs_in_workers(tmp_path: Path) -> None:
+    result = _run_script(
+        tmp_path,
+        "import os, sys\n"
+        "from rewardlab import reward\n"
+        "@reward(name='script_defined', isolated=True, timeout=5)\n"
+        "def script_defined(sample):\n"
+        "    return float(os.getpid() != int(sample.completion_text))\n"
+        "if __name__ == '__main__':\n"
+        "    s = script_defined.score([{'completion': str(os.getpid())}])[0]\n"
+        "    print(s.status.value, s.value)\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ok", "1.0"], "scored in another process"

@@ -111,7 +111,11 @@ def lookup_in_worker(name: str, module: str) -> FunctionReward:
     with _LOCK:
         found = _REGISTRY.get(name)
     if found is None:
-        if module not in ("__main__", "__mp_main__"):
+        if module in ("__main__", "__mp_main__"):
+            from rewardlab.runtime._pool import load_parent_main
+
+            load_parent_main()
+        else:
             importlib.import_module(module)
         found = lookup(name)
     if not isinstance(found, FunctionReward):

@@ -16,6 +16,7 @@ import importlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import queue
 import signal
 import threading
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import spawn as _spawn
 from typing import Any
 
 from rewardlab._types import Status
@@ -69,6 +71,12 @@ class PoolClosed(RuntimeError):
     """The pool was closed while calls were still being made."""
 
 
+_STARTUP_HINT = (
+    "; workers re-import the calling script (as multiprocessing does): if it scores at import time,"
+    " put that code under `if __name__ == '__main__':`"
+)
+
+
 def _import_modules(names: Sequence[str]) -> None:
     for name in names:
         importlib.import_module(name)
@@ -86,7 +94,66 @@ def _limit_memory(memory_mb: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, memory_mb: int | None) -> None:
+# Workers do not re-run the caller's script at start-up (multiprocessing's spawn and
+# forkserver do, which re-executes an unguarded training script in every worker).
+# They import it on demand instead, only when a call needs something defined there.
+_LAUNCH = threading.local()
+_original_preparation_data = _spawn.get_preparation_data
+
+
+def _preparation_data(name: str) -> dict[str, Any]:
+    data = _original_preparation_data(name)
+    if getattr(_LAUNCH, "skip_main", False):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
+_spawn.get_preparation_data = _preparation_data
+
+MainRef = tuple[str, str] | None
+_PARENT_MAIN: MainRef = None
+_PARENT_MAIN_LOADED = False
+
+
+def _parent_main() -> MainRef:
+    data = _original_preparation_data("rewardlab-worker")
+    if "init_main_from_name" in data:
+        return ("name", data["init_main_from_name"])
+    if "init_main_from_path" in data:
+        return ("path", data["init_main_from_path"])
+    return None
+
+
+def load_parent_main() -> bool:
+    """In a worker: import the caller's ``__main__`` (once). False when there is none."""
+    global _PARENT_MAIN_LOADED
+    if _PARENT_MAIN is None:
+        return False
+    if not _PARENT_MAIN_LOADED:
+        _PARENT_MAIN_LOADED = True
+        kind, value = _PARENT_MAIN
+        if kind == "name":
+            _spawn._fixup_main_from_name(value)  # type: ignore[attr-defined]
+        else:
+            _spawn._fixup_main_from_path(value)  # type: ignore[attr-defined]
+    return True
+
+
+def _receive(conn: multiprocessing.connection.Connection) -> Any:
+    raw = conn.recv_bytes()
+    try:
+        return pickle.loads(raw)
+    except (AttributeError, ImportError):
+        # something defined in the caller's script: import it, then try again
+        if not _PARENT_MAIN_LOADED and load_parent_main():
+            return pickle.loads(raw)
+        raise
+
+
+def _worker_main(conn: multiprocessing.connection.Connection, memory_mb: int | None, main: MainRef = None) -> None:
+    global _PARENT_MAIN
+    _PARENT_MAIN = main
     # Own process group: a kill from the parent takes any children the work started.
     with contextlib.suppress(OSError):
         os.setsid()
@@ -97,9 +164,12 @@ def _worker_main(conn: multiprocessing.connection.Connection, memory_mb: int | N
     _limit_memory(memory_mb)
     while True:
         try:
-            message = conn.recv()
+            message = _receive(conn)
         except (EOFError, OSError):
             return
+        except Exception as exc:  # a call that cannot be unpickled here
+            conn.send(("error", f"call could not be loaded in the worker: {type(exc).__name__}: {exc}"[:500]))
+            continue
         if message is None:
             return
         fn, args, kwargs = message
@@ -138,8 +208,12 @@ class _Worker:
     def start(self) -> None:
         ctx = _context()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        process = ctx.Process(target=_worker_main, args=(child_conn, self.memory_mb), daemon=True)
-        process.start()
+        process = ctx.Process(target=_worker_main, args=(child_conn, self.memory_mb, _parent_main()), daemon=True)
+        _LAUNCH.skip_main = True
+        try:
+            process.start()
+        finally:
+            _LAUNCH.skip_main = False
         child_conn.close()
         self.process, self.conn, self.warm, self.tasks_done = process, parent_conn, set(), 0
 
@@ -279,7 +353,7 @@ class WorkerPool:
                     needed = [m for m in (*warm, getattr(fn, "__module__", "")) if m]
                 warmed = worker.run(_import_modules, (needed,), {}, WARMUP_TIMEOUT_S)
                 if warmed.status is not Status.OK:
-                    return CallResult(warmed.status, reason=f"worker warm-up failed: {warmed.reason}")
+                    return CallResult(warmed.status, reason=f"worker warm-up failed: {warmed.reason}{_STARTUP_HINT}")
                 worker.warm.update(needed)
             result = worker.run(fn, args, kwargs, deadline)
             if self.max_tasks_per_worker and worker.tasks_done >= self.max_tasks_per_worker:
