@@ -1,6 +1,23 @@
-"""Built-in reward families. Each registers itself by name; load them with `rewardlab.load`."""
+"""Built-in reward families. Each registers itself by name; load them with `rewardlab.load`.
 
+Heavy families (math, code, SQL) are imported on first use through the registry; what is
+exported here is cheap to import. `extract_final_answer` and `hedge_reason` are the
+final-answer policy the math reward, the audit's probes and judges share.
+"""
+
+from rewardlab.rewards._answer import FinalAnswer, extract_final_answer, hedge_reason
 from rewardlab.rewards._format import format_reward, overlong
 from rewardlab.rewards._text import contains, exact_match, length, normalize_text, repetition
 
-__all__ = ["contains", "exact_match", "format_reward", "length", "normalize_text", "overlong", "repetition"]
+__all__ = [
+    "FinalAnswer",
+    "contains",
+    "exact_match",
+    "extract_final_answer",
+    "format_reward",
+    "hedge_reason",
+    "length",
+    "normalize_text",
+    "overlong",
+    "repetition",
+]
