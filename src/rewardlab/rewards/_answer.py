@@ -220,9 +220,9 @@ def focus_answer(answer: str, *, committed: bool = True) -> str:
     answer = answer.strip().rstrip(" .;:")
     if _PERCENT_WORD.search(answer):
         answer = _PERCENT_WORD.sub("\\%", answer.replace("$", ""))
-    outside = _strip_math(answer)
+    outside = _LATEX_COMMAND.sub(" ", _strip_math(answer))
     if not _WORD.search(outside):
-        return answer
+        return answer  # \\sqrt 2, 2 \\pi: LaTeX commands are not prose
     tail = _IS_TAIL.search(answer.rstrip(" ."))
     if tail and not _WORD.search(_strip_math(_strip_unit_suffix(tail.group("a")))):
         return tail.group("a").strip()
@@ -236,7 +236,12 @@ def focus_answer(answer: str, *, committed: bool = True) -> str:
         numbers = _NUMBER_TOKEN.findall(scope)
         # exactly one number and no other digits: "Jane started 3 hours ago" -> 3
         if len(numbers) == 1 and len(re.findall(r"\d+(?:[.,]\d+)*", scope)) == 1 and not _GRADE_WORDS.search(scope):
-            return numbers[0].strip()
+            number = numbers[0].strip()
+            unit = re.match(r"\s*([A-Za-z]+)\b", scope[scope.find(number) + len(number) :])
+            if unit and unit.group(1).lower() in _UNIT_CANONICAL:
+                # keep a stated unit as a \text{} label: math-verify ignores it, a unit check can read it
+                return f"{number} \\text{{{unit.group(1)}}}"
+            return number
     return answer
 
 
@@ -250,7 +255,53 @@ _NEGATION = re.compile(
 _GRADE_WORDS = re.compile(r"\b(?:score|reward|grade|mark|points?|credit|correct|accuracy|confidence)\b", re.IGNORECASE)
 
 
+_UNIT_NAMES = {
+    "meter": ("m", "meter", "meters", "metre", "metres"),
+    "centimeter": ("cm", "centimeter", "centimeters", "centimetre", "centimetres"),
+    "millimeter": ("mm", "millimeter", "millimeters", "millimetre", "millimetres"),
+    "kilometer": ("km", "kilometer", "kilometers", "kilometre", "kilometres"),
+    "inch": ("in", "inch", "inches"),
+    "foot": ("ft", "foot", "feet"),
+    "yard": ("yd", "yard", "yards"),
+    "mile": ("mi", "mile", "miles"),
+    "gram": ("g", "gram", "grams"),
+    "kilogram": ("kg", "kilogram", "kilograms"),
+    "pound": ("lb", "lbs", "pound", "pounds"),
+    "ounce": ("oz", "ounce", "ounces"),
+    "liter": ("l", "liter", "liters", "litre", "litres"),
+    "milliliter": ("ml", "milliliter", "milliliters", "millilitre", "millilitres"),
+    "gallon": ("gal", "gallon", "gallons"),
+    "second": ("s", "sec", "secs", "second", "seconds"),
+    "minute": ("min", "mins", "minute", "minutes"),
+    "hour": ("h", "hr", "hrs", "hour", "hours"),
+    "day": ("day", "days"),
+    "week": ("week", "weeks"),
+    "month": ("month", "months"),
+    "year": ("yr", "yrs", "year", "years"),
+    "dollar": ("dollar", "dollars", "usd"),
+    "cent": ("cent", "cents"),
+    "euro": ("euro", "euros", "eur"),
+    "degree": ("degree", "degrees", "deg"),
+    "radian": ("rad", "radian", "radians"),
+}
+_UNIT_CANONICAL = {alias: name for name, aliases in _UNIT_NAMES.items() for alias in aliases}
+_TRAILING_UNIT = re.compile(
+    r"\d\s*(?:\\(?:text|mathrm|textrm|mbox|operatorname)\s*\{\s*([A-Za-z]+)\.?\s*\}|([A-Za-z]+)\.?)\s*$"
+)
+
+
+
+
+def trailing_unit(text: str) -> str | None:
+    """The canonical name of a known unit right after the last number (``5 feet`` -> ``foot``), if any."""
+    m = _TRAILING_UNIT.search(text.strip())
+    if m is None:
+        return None
+    return _UNIT_CANONICAL.get((m.group(1) or m.group(2)).lower())
+
+
 _WORD = re.compile(r"[A-Za-z]{2,}")
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 _UNIT_SUFFIX = re.compile(r"(?<=\d)\s*(?:[€£¥]|[a-zA-Zµ]{1,3}[²³]?)\s*$")
 
 
@@ -330,7 +381,10 @@ def extract_final_answer(completion: str, *, several_values: bool = False) -> Fi
     if line is not None:
         return FinalAnswer(clean_answer(line), "answer_line")
     stripped = visible.strip()
-    if stripped and len(stripped) <= SHORT_COMPLETION_CHARS and "\n" not in stripped:
+    if stripped and len(stripped) <= SHORT_COMPLETION_CHARS and "\n" in stripped:
+        # a short answer under a heading ("## Solution\n\nThe product is **42**."): its last line
+        stripped = stripped.rsplit("\n", 1)[-1].strip()
+    if stripped and len(stripped) <= SHORT_COMPLETION_CHARS:
         whole = clean_answer(focus_answer(stripped, committed=False))
         if _is_latex_expression(whole) or _few_plain_words(stripped):
             return FinalAnswer(whole, "whole")

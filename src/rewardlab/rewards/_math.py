@@ -19,6 +19,7 @@ from rewardlab.rewards._answer import (
     hedge_reason,
     is_multi_valued,
     refusal_reason,
+    trailing_unit,
 )
 
 DEFAULT_TIMEOUT_S = 6.0
@@ -95,6 +96,9 @@ def _as_decimal(text: str) -> Decimal | None:
     return Decimal(m.group(1).replace("−", "-"))
 
 
+_TEXT_SUFFIX = re.compile(r"\s*\\text\s*\{[^{}]*\}\s*$")
+
+
 def _plain_number_verdict(answer: str, reference: str, float_rounding: int) -> bool | None:
     """Equality of two plain numbers without sympy, or ``None`` when math-verify must decide.
 
@@ -102,6 +106,7 @@ def _plain_number_verdict(answer: str, reference: str, float_rounding: int) -> b
     than ``10**-float_rounding`` (so they differ after math-verify's rounding
     too), are decided here; anything closer is left to math-verify.
     """
+    answer, reference = _TEXT_SUFFIX.sub("", answer), _TEXT_SUFFIX.sub("", reference)
     got, want = _as_integer(answer), _as_integer(reference)
     if got is not None and want is not None:
         return got == want
@@ -114,6 +119,25 @@ def _plain_number_verdict(answer: str, reference: str, float_rounding: int) -> b
     if abs(a - b) > Decimal(10) ** -float_rounding:
         return False
     return None
+
+
+_WORDS_ONLY = re.compile(r"^[A-Za-z][A-Za-z '\-]*[A-Za-z]\.?$")
+_TEXT_WRAPPER = re.compile(r"^\\(?:text|textbf|mathrm|textrm)\s*\{([^{}]*)\}$")
+
+
+def _word_answer_verdict(answer: str, reference: str) -> bool | None:
+    """Word answers ("the derivative", "\\text{odd}") compare as normalised text, articles ignored."""
+    from rewardlab.rewards._text import normalize_text
+
+    texts = []
+    for text in (answer, reference):
+        text = text.strip()
+        wrapped = _TEXT_WRAPPER.match(text)
+        text = wrapped.group(1).strip() if wrapped else text
+        if not _WORDS_ONLY.match(text):
+            return None
+        texts.append(normalize_text(text, ignore_articles=True, ignore_punctuation=True))
+    return texts[0] == texts[1]
 
 
 def _exponent_chain(text: str) -> int:
@@ -134,6 +158,18 @@ def _exponent_chain(text: str) -> int:
         if best > MAX_EXPONENT_CHAIN:
             return best
     return best
+
+
+def unit_conflict(answer: str, reference: str) -> str | None:
+    """Both sides name a known unit after their number and the units differ ("5 feet" vs "5 meters").
+
+    Units are otherwise decoration for math-verify; this catches only the case
+    where both sides state a unit from a small table and they name different ones.
+    """
+    units = [trailing_unit(answer), trailing_unit(reference)]
+    if units[0] and units[1] and units[0] != units[1]:
+        return f"unit {units[0]} is not {units[1]}"
+    return None
 
 
 def pathological(text: str) -> str | None:
@@ -239,7 +275,9 @@ def math_reward(
     separators, degrees, scientific notation (``1.5e3`` is read as
     ``1.5\\times10^{3}``; math-verify alone reads it as ``1.5e\\cdot3``), sets
     (order-free), tuples and intervals (order and brackets matter), matrices and
-    equations. Two plain numbers are compared without sympy when the verdict is
+    equations. Units are decoration, except that two different units from a small
+    table (``5 feet`` against ``5 meters``) score 0. Two plain numbers are compared
+    without sympy when the verdict is
     certain (equal, or apart by more than ``10**-float_rounding``).
 
     **Reference.** Plain (``3/4``) or LaTeX, boxed or not; a GSM8K-style
@@ -279,7 +317,13 @@ def math_reward(
         if answer.text is None:
             scores[i] = Score.ok(0.0, reason="no final answer found")
             continue
+        conflict = unit_conflict(answer.text, ref)
+        if conflict is not None:
+            scores[i] = Score.ok(0.0, reason=f"{conflict} ({_describe(answer)})")
+            continue
         quick = _plain_number_verdict(answer.text, ref, float_rounding)
+        if quick is None:
+            quick = _word_answer_verdict(answer.text, ref)
         if quick is not None:
             scores[i] = Score.ok(float(quick), reason=_describe(answer))
             continue
