@@ -23,7 +23,7 @@ from rewardlab._io import (
     iter_raw_rows,
     parse_row,
 )
-from rewardlab._reward import Reward
+from rewardlab._reward import FunctionReward, Reward
 from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample, SampleError, Status
 
 INLINE_CHUNK_ROWS = 2048
@@ -321,17 +321,28 @@ def score_file(
         return result.stop
 
     try:
-        if chunk_pool is None:
-            for raws in _chunks(rows, size, grouping):
-                stop = consume(
-                    raws, process_chunk(reward, raws, path, fields, output_field, encode, bool(bad_log), pool)
-                )
+        skip_bad = bool(bad_log)
+        batches = _chunks(rows, size, grouping)
+        if chunk_pool is not None:
+            # cheap reward, several workers: each batch is parsed, scored and serialised in a worker
+            def in_worker(raws: list[RawRow]) -> _ChunkResult:
+                outcome = chunk_pool.call(process_chunk, reward, raws, path, fields, output_field, encode, skip_bad)
+                if outcome.status is Status.OK:
+                    return outcome.value
+                return _failed_chunk(raws, outcome, reward, path, fields, output_field, encode, skip_bad)
+
+            stop = _run_pipelined(batches, in_worker, consume, threads=chunk_pool.size, window=2 * chunk_pool.size)
+        elif pool is not None and isinstance(reward, FunctionReward):
+            # isolated (stateless) reward: while one batch waits on the workers, the next is prepared
+            def with_pool(raws: list[RawRow]) -> _ChunkResult:
+                return process_chunk(reward, raws, path, fields, output_field, encode, skip_bad, pool)
+
+            stop = _run_pipelined(batches, with_pool, consume, threads=2, window=2)
+        else:
+            for raws in batches:
+                stop = consume(raws, process_chunk(reward, raws, path, fields, output_field, encode, skip_bad, pool))
                 if stop is not None:
                     break
-        else:
-            stop = _run_parallel(
-                chunk_pool, rows, size, reward, path, fields, output_field, encode, bool(bad_log), consume, grouping
-            )
         finished = stop is None
     finally:
         bar.close()
@@ -347,68 +358,63 @@ def score_file(
     return summary
 
 
-def _run_parallel(
-    pool: Any,
-    rows: Iterator[RawRow],
-    size: int,
+def _failed_chunk(
+    raws: list[RawRow],
+    outcome: Any,
     reward: Reward,
     path: str,
     fields: FieldMap,
     output_field: str,
     encode: bool,
     skip_bad: bool,
+) -> _ChunkResult:
+    """A batch whose worker died or overran: its rows keep a status, never a silent zero."""
+    failed = _ChunkResult([], [], None, Counter(), 0.0)
+    status = Status.TIMEOUT if outcome.status is Status.TIMEOUT else Status.ERROR
+    for raw in raws:
+        try:
+            row, _ = _to_sample(path, raw, fields)
+        except DataError as exc:
+            if not skip_bad:
+                failed.stop = exc
+                break
+            failed.bad.append((exc, raw))
+            continue
+        row.update(
+            {
+                output_field: None,
+                f"{output_field}_status": status.value,
+                f"{output_field}_reason": f"batch failed: {outcome.reason}",
+                f"{output_field}_components": {},
+                f"{output_field}_signature": reward.signature,
+            }
+        )
+        failed.rows.append(dumps_row(row) if encode else row)
+        failed.statuses[status.value] += 1
+    return failed
+
+
+def _run_pipelined(
+    batches: Iterator[list[RawRow]],
+    run_batch: Callable[[list[RawRow]], _ChunkResult],
     consume: Callable[[list[RawRow], _ChunkResult], DataError | None],
-    grouping: Callable[[RawRow], Any] | None = None,
+    *,
+    threads: int,
+    window: int,
 ) -> DataError | None:
-    """Score batches in worker processes, a bounded number in flight, written in input order."""
-    window = 2 * pool.size
-    in_flight: list[tuple[list[RawRow], Future[Any]]] = []
-    with ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="rewardlab-score") as threads:
-
-        def submit(raws: list[RawRow]) -> None:
-            future = threads.submit(
-                pool.call, process_chunk, reward, raws, path, fields, output_field, encode, skip_bad
-            )
-            in_flight.append((raws, future))
-
-        def drain_one() -> DataError | None:
-            raws, future = in_flight.pop(0)
-            outcome = future.result()
-            if outcome.status is Status.OK:
-                return consume(raws, outcome.value)
-            # The worker died or overran: the batch's rows keep a status, never a silent zero.
-            failed = _ChunkResult([], [], None, Counter(), 0.0)
-            for raw in raws:
-                try:
-                    row, _ = _to_sample(path, raw, fields)
-                except DataError as exc:
-                    if not skip_bad:
-                        failed.stop = exc
-                        break
-                    failed.bad.append((exc, raw))
-                    continue
-                status = Status.TIMEOUT if outcome.status is Status.TIMEOUT else Status.ERROR
-                row.update(
-                    {
-                        output_field: None,
-                        f"{output_field}_status": status.value,
-                        f"{output_field}_reason": f"batch failed: {outcome.reason}",
-                        f"{output_field}_components": {},
-                        f"{output_field}_signature": reward.signature,
-                    }
-                )
-                failed.rows.append(dumps_row(row) if encode else row)
-                failed.statuses[status.value] += 1
-            return consume(raws, failed)
-
-        for raws in _chunks(rows, size, grouping):
-            submit(raws)
+    """Run ``run_batch`` on a bounded number of batches at once; consume results in input order."""
+    in_flight: list[tuple[list[RawRow], Future[_ChunkResult]]] = []
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rewardlab-score") as pool:
+        for raws in batches:
+            in_flight.append((raws, pool.submit(run_batch, raws)))
             if len(in_flight) >= window:
-                stop = drain_one()
+                done, future = in_flight.pop(0)
+                stop = consume(done, future.result())
                 if stop is not None:
                     return stop
         while in_flight:
-            stop = drain_one()
+            done, future = in_flight.pop(0)
+            stop = consume(done, future.result())
             if stop is not None:
                 return stop
     return None
