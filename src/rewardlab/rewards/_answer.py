@@ -542,6 +542,31 @@ def nesting_depth(text: str) -> int:
     return best
 
 
+_UNEVALUATED = re.compile(r"\d\s*(?:[+*×^]|\\times|\\cdot|-(?=\s*\d))\s*[\d({]")
+MIN_ECHO_CHARS = 12
+"""A copied stretch of the prompt at least this long (whitespace and $ ignored) is an echo."""
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s$]+", "", text.lower())
+
+
+def _echoes(answer: str, visible: str, prompt: str) -> bool:
+    """The completion copies the question instead of answering it.
+
+    Either the whole visible completion is a stretch of the prompt, or the answer
+    is a long stretch of it, or the answer is the prompt's own unevaluated
+    arithmetic (``What is 15 + 27?`` answered ``15 + 27``).
+    """
+    p = _squash(prompt)
+    v, a = _squash(visible), _squash(answer)
+    if len(v) >= MIN_ECHO_CHARS and v in p:
+        return True
+    if len(a) >= 20 and a in p:
+        return True
+    return bool(_UNEVALUATED.search(answer)) and len(a) >= 3 and a in p
+
+
 def refusal_reason(answer: FinalAnswer) -> str | None:
     """Why an answer is too large to parse safely (length or nesting caps), or ``None``."""
     if answer.refused:
@@ -571,10 +596,8 @@ def hedge_reason(answer: FinalAnswer, *, reference_multi: bool, prompt: str = ""
         return "empty answer"
     if _NEGATION.search(_strip_math(text)):
         return "negated or uncertain answer"
-    if prompt:
-        norm_answer = " ".join(text.lower().split())
-        if len(norm_answer) >= 20 and norm_answer in " ".join(prompt.lower().split()):
-            return "echoes the prompt"
+    if prompt and _echoes(text, visible, prompt):
+        return "echoes the prompt"
     if not reference_multi and "\\begin" not in text:
         if len(answer.candidates) > 1 and len(set(answer.candidates)) > 1:
             return f"{len(answer.candidates)} different boxed answers"
