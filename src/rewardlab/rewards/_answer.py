@@ -542,6 +542,7 @@ def nesting_depth(text: str) -> int:
     return best
 
 
+_TEXT_BLOCK = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm)\s*\{([^{}]*)\}")
 _UNEVALUATED = re.compile(r"\d\s*(?:[+*×^]|\\times|\\cdot|-(?=\s*\d))\s*[\d({]")
 MIN_ECHO_CHARS = 12
 """A copied stretch of the prompt at least this long (whitespace and $ ignored) is an echo."""
@@ -596,6 +597,11 @@ def hedge_reason(answer: FinalAnswer, *, reference_multi: bool, prompt: str = ""
         return "empty answer"
     if _NEGATION.search(_strip_math(text)):
         return "negated or uncertain answer"
+    for label in _TEXT_BLOCK.findall(text):
+        # math-verify drops \text{} labels: candidates or doubt hidden in one must not vanish
+        if re.search(r"\d", label) or _NEGATION.search(label) or re.search(r"\b(?:or|and)\b", label, re.IGNORECASE):
+            if not re.fullmatch(r"\s*(?:or|and)\s*", label, re.IGNORECASE):
+                return "candidates or doubt inside \\text{}"
     if prompt and _echoes(text, visible, prompt):
         return "echoes the prompt"
     if not reference_multi and "\\begin" not in text:
