@@ -9,6 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rewardlab
 from rewardlab import Reward, RewardNotFound, RewardParamError, Sample, Score, Status, reward
@@ -249,3 +251,12 @@ def test_third_party_entry_point_is_found(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1.0", "0.0"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(tags=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4), strict=st.booleans())
+def test_any_parameters_survive_the_signature_round_trip(tags: list[str], strict: bool) -> None:
+    r = rewardlab.load("format", tags=tags, strict=strict)
+    again = rewardlab.load(r.signature)
+    assert again.params == r.params
+    assert again.signature == r.signature

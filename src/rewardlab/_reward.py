@@ -128,7 +128,8 @@ def format_param(value: Any) -> str:
         return repr(value)
     if isinstance(value, str) and not any(c in value for c in '|:\n"') and value.strip() == value and value:
         return value
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    # "|" separates signature parts: escaped inside JSON, json.loads reads it back
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).replace("|", "\\u007c")
 
 
 _TRUE = {"yes", "true", "1", "on", "y"}
