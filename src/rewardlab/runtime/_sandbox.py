@@ -673,7 +673,8 @@ class Sandbox:
 
     Example:
         >>> box = Sandbox()  # doctest: +SKIP
-        >>> box.run(SandboxJob("calls", "def f(x): return x * 2", [{"args": [21]}], entry_point="f")).frames[0]
+        >>> job = SandboxJob("calls", "def f(x): return x * 2", [{"args": [21]}], entry_point="f")  # doctest: +SKIP
+        >>> box.run(job).frames[0]  # doctest: +SKIP
         {'i': 0, 'value': 42}
     """
 
