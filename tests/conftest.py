@@ -6,12 +6,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 STRICT = os.environ.get("REWARDLAB_STRICT_TESTS") == "1"
+
+# CI explores the same examples every run (a new counterexample is found locally, then
+# becomes a regression row), and keeps no example database in the clean checkout.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def need(condition: bool, reason: str) -> None:
