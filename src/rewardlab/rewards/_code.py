@@ -123,15 +123,24 @@ def _harness_failed(result: SandboxResult) -> str | None:
     return f"sandbox runner failed before running the code ({result.backend}): {tail[:200]}"
 
 
-def _run_calls(code: str, suite: TestSuite, cases: list[CallCheck], box: Sandbox, run: CodeRun) -> list[bool]:
-    job = SandboxJob("calls", code, [c.call for c in cases], entry_point=suite.entry_point, setup=suite.setup)
+def _run_job(box: Sandbox, job: SandboxJob, run: CodeRun) -> tuple[Any, dict[int, Any], list[str]] | None:
+    """Run one sandbox job; ``None`` (and ``run.failure`` set) when the harness itself failed."""
     result = box.run(job)
     broken = _harness_failed(result)
     if broken:
         run.failure = Score.error(broken)
-        return []
+        return None
     by_index, notes = _frames_by_index(result)
     run.notes += notes
+    return result, by_index, notes
+
+
+def _run_calls(code: str, suite: TestSuite, cases: list[CallCheck], box: Sandbox, run: CodeRun) -> list[bool]:
+    job = SandboxJob("calls", code, [c.call for c in cases], entry_point=suite.entry_point, setup=suite.setup)
+    ran = _run_job(box, job, run)
+    if ran is None:
+        return []
+    result, by_index, notes = ran
     flags = []
     for index, case in enumerate(cases):
         frame = by_index.get(index)
@@ -165,13 +174,10 @@ def _run_trusted(code: str, suite: TestSuite, cases: list[TrustedTest], box: San
     job = SandboxJob(
         "tests", code, [{"source": c.source} for c in cases], entry_point=suite.entry_point, setup=suite.setup
     )
-    result = box.run(job)
-    broken = _harness_failed(result)
-    if broken:
-        run.failure = Score.error(broken)
+    ran = _run_job(box, job, run)
+    if ran is None:
         return []
-    by_index, notes = _frames_by_index(result)
-    run.notes += notes
+    result, by_index, notes = ran
     flags = []
     for index, case in enumerate(cases):
         frame = by_index.get(index)
@@ -188,13 +194,10 @@ def _run_io(
     code: str, cases: list[StdinCase], box: Sandbox, run: CodeRun, rule: Literal["lines", "tokens"]
 ) -> list[bool]:
     job = SandboxJob("stdin", code, [{"stdin": c.stdin} for c in cases], case_timeout_s=box.limits.wall_s)
-    result = box.run(job)
-    broken = _harness_failed(result)
-    if broken:
-        run.failure = Score.error(broken)
+    ran = _run_job(box, job, run)
+    if ran is None:
         return []
-    by_index, notes = _frames_by_index(result)
-    run.notes += notes
+    result, by_index, notes = ran
     flags = []
     for index, case in enumerate(cases):
         frame = by_index.get(index)
