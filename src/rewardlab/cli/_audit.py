@@ -116,10 +116,7 @@ def audit_command(
         fail(str(exc), 2)
     except (RuleError, FileNotFoundError, ValueError) as exc:
         fail(str(exc), 2)
-    if json_path is not None:
-        report.write_json(json_path)
-    if output is not None:
-        report.write_html(output)
+    _write_reports(report, json_path, output)
     _print_audit(report.document)
     if output is not None or json_path is not None:
         err.print("report: " + ", ".join(str(p) for p in (output, json_path) if p is not None))
@@ -234,10 +231,7 @@ def diff_command(
     except (RuleError, FileNotFoundError, ValueError) as exc:
         fail(str(exc), 2)
     doc = report.document
-    if json_path is not None:
-        report.write_json(json_path)
-    if output is not None:
-        report.write_html(output)
+    _write_reports(report, json_path, output)
     table = Table(title=f"{doc['a']['signature']}  vs  {doc['b']['signature']}", title_justify="left")
     table.add_column("category")
     table.add_column("count", justify="right")
@@ -258,3 +252,11 @@ def diff_command(
         _out.print(f"verdict (--fail-on): {word}")
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _write_reports(report: Any, json_path: Path | None, output: Path | None) -> None:
+    """Write the JSON and HTML forms the user asked for (an audit or a diff report)."""
+    if json_path is not None:
+        report.write_json(json_path)
+    if output is not None:
+        report.write_html(output)
