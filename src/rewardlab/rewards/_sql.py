@@ -196,6 +196,19 @@ def _prediction_failure(pred: Execution) -> Score:
     return Score.ok(0.0, reason=f"{labels.get(pred.outcome, pred.outcome)}: {pred.message}"[:500])
 
 
+def _run_both(
+    sample: Sample, engine: Engine, db_root: str | None, db_field: str, db_id_field: str, limits: QueryLimits
+) -> tuple[Any, Any, str] | Score:
+    """Run reference and prediction; a `Score` when either cannot be compared (abstain, error or 0)."""
+    try:
+        ref, pred, reference = _executions(sample, engine, db_root, db_field, db_id_field, limits)
+    except _Unavailable as exc:
+        return exc.score
+    if not pred.ok:
+        return _prediction_failure(pred)
+    return ref, pred, reference
+
+
 def _execution_match(
     sample: Sample,
     engine: Engine,
@@ -205,12 +218,10 @@ def _execution_match(
     limits: QueryLimits,
     float_tol: float,
 ) -> Score:
-    try:
-        ref, pred, reference = _executions(sample, engine, db_root, db_field, db_id_field, limits)
-    except _Unavailable as exc:
-        return exc.score
-    if not pred.ok:
-        return _prediction_failure(pred)
+    ran = _run_both(sample, engine, db_root, db_field, db_id_field, limits)
+    if isinstance(ran, Score):
+        return ran
+    ref, pred, reference = ran
     ordered = has_top_level_order_by(reference, _DIALECTS[engine])
     same, why = compare_results(
         pred.rows,
@@ -232,12 +243,10 @@ def _result_overlap(
     limits: QueryLimits,
     float_tol: float,
 ) -> Score:
-    try:
-        ref, pred, _ = _executions(sample, engine, db_root, db_field, db_id_field, limits)
-    except _Unavailable as exc:
-        return exc.score
-    if not pred.ok:
-        return _prediction_failure(pred)
+    ran = _run_both(sample, engine, db_root, db_field, db_id_field, limits)
+    if isinstance(ran, Score):
+        return ran
+    ref, pred, _ = ran
     value, components = partial_match(
         pred.rows, ref.rows, predicted_columns=pred.columns, reference_columns=ref.columns, float_tol=float_tol
     )
