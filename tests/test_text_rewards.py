@@ -131,3 +131,20 @@ def test_overlong_monotone_and_bounded(n: int, max_length: int, frac: float) -> 
     a = r.score([Sample(completion="", extras={"completion_tokens": n})])[0].value
     b = r.score([Sample(completion="", extras={"completion_tokens": n + 1})])[0].value
     assert -1.0 <= b <= a <= 0.0
+
+
+def test_overlong_counts_token_id_lists_and_a_local_tokenizer(tmp_path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(["the cat sat on the mat ."] * 10, trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
+    tok.save(str(tmp_path / "tokenizer.json"))
+    text = "the cat sat on the mat ."  # 7 tokens
+    by_ids = rewardlab.load("overlong", max_length=10, buffer=5, length_field="completion_ids")
+    assert by_ids.score([Sample(completion=text, extras={"completion_ids": list(range(8))})])[0].value == -0.6
+    by_tokenizer = rewardlab.load("overlong", max_length=10, buffer=5, tokenizer=str(tmp_path))
+    score = by_tokenizer.score([Sample(completion=text)])[0]
+    assert score.value == pytest.approx(-0.4) and score.components["length"] == 7
+    missing = rewardlab.load("overlong", max_length=10, buffer=5, tokenizer=str(tmp_path / "nope"))
+    assert missing.score([Sample(completion=text)])[0].status is Status.ABSTAIN

@@ -87,6 +87,7 @@ def overlong(
     buffer: int = 1024,
     unit: Unit = "tokens",
     length_field: str | None = "completion_tokens",
+    tokenizer: str | None = None,
 ) -> Score:
     """DAPO soft overlong penalty (Yu et al., 2025, "DAPO", eq. 13).
 
@@ -97,13 +98,16 @@ def overlong(
         ((L_max - L_cache) - L) / L_cache   if L_max - L_cache < L <= L_max
         -1                             if L > L_max
 
-    Token counts come from ``length_field`` (default ``completion_tokens``);
-    with ``unit="chars"`` or ``"words"`` the text is measured instead.
+    Token counts come from ``length_field`` (default ``completion_tokens``; a
+    list of token ids counts its length), else from a local ``tokenizer``
+    (``tokenizer.json`` or its folder); with ``unit="chars"`` or ``"words"`` the
+    text is measured instead. With no way to count tokens the sample abstains
+    (a guessed count would shift the penalty silently).
     """
     if not 0 < buffer <= max_length:
         raise ValueError("buffer must be in (0, max_length]")
     try:
-        n = measure_length(sample, unit, length_field)
+        n = measure_length(sample, unit, length_field, tokenizer)
     except ValueError as exc:
         return Score.abstain(str(exc))
     soft_start = max_length - buffer

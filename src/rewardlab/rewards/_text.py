@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import unicodedata
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Literal
 
 from rewardlab._reward import reward
@@ -114,21 +116,44 @@ def contains(sample: Sample, *, ignore_case: bool = True, normalize_whitespace: 
 Unit = Literal["chars", "words", "tokens"]
 
 
-def measure_length(sample: Sample, unit: Unit, length_field: str | None = "completion_tokens") -> int:
+def measure_length(
+    sample: Sample, unit: Unit, length_field: str | None = "completion_tokens", tokenizer: str | None = None
+) -> int:
     """Length of the completion.
 
-    ``tokens`` uses the sample's ``length_field`` (token counts come from the
-    trainer's tokenizer, which rewardlab does not guess); ``chars`` counts
-    Unicode code points; ``words`` counts whitespace-separated words.
+    ``tokens``: the sample's ``length_field`` when present (a count, or a list of
+    token ids such as TRL's ``completion_ids``), else the local tokenizer file or
+    folder given as ``tokenizer`` (loaded with ``tokenizers``). rewardlab never
+    guesses a token count. ``chars`` counts Unicode code points; ``words`` counts
+    whitespace-separated words.
     """
-    if length_field and length_field in sample.extras and sample.extras[length_field] is not None:
-        return int(sample.extras[length_field])
+    if length_field and sample.extras.get(length_field) is not None:
+        value = sample.extras[length_field]
+        return len(value) if isinstance(value, (list, tuple)) else int(value)
     text = sample.completion_text
     if unit == "chars":
         return len(text)
     if unit == "words":
         return len(text.split())
-    raise ValueError(f"unit 'tokens' needs the token count in the sample field {length_field!r}")
+    if tokenizer:
+        return len(_load_tokenizer(tokenizer).encode(text, add_special_tokens=False).ids)
+    raise ValueError(
+        f"unit 'tokens' needs a token count: a {length_field!r} field, tokenizer=PATH, or unit=chars/words"
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _load_tokenizer(path: str) -> Any:
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:  # an optional dependency (the trl extra has it)
+        raise ValueError("tokenizer=... needs the 'tokenizers' package") from exc
+    file = Path(path)
+    if file.is_dir():
+        file = file / "tokenizer.json"
+    if not file.is_file():
+        raise ValueError(f"tokenizer {path!r}: no tokenizer.json there")
+    return Tokenizer.from_file(str(file))
 
 
 @reward(name="length", range=(0.0, float("inf")))
