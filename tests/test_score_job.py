@@ -232,3 +232,17 @@ def test_group_by_keeps_contiguous_groups_in_one_batch(tmp_path: Path, workers: 
     run(*common, "-o", str(plain))
     assert [r["reward"] for r in read_jsonl(grouped)] == [float(n) for n in sizes for _ in range(n)]
     assert [r["reward"] for r in read_jsonl(plain)] != [float(n) for n in sizes for _ in range(n)]
+
+
+def test_resume_with_group_by_rescores_a_group_cut_by_the_crash(tmp_path: Path) -> None:
+    sizes = [3, 4, 2, 5]
+    rows = [{"group": g, "completion": "x"} for g, n in enumerate(sizes) for _ in range(n)]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    clean, crashed = tmp_path / "clean.jsonl", tmp_path / "crashed.jsonl"
+    common = ["-I", "_slow_plugin", "score", str(src), "-r", "test_group_size", "--group-by", "group"]
+    run(*common, "-o", str(clean))
+    # a crash that left the first group and half of the second one written
+    lines = clean.read_text().splitlines(keepends=True)
+    crashed.write_text("".join(lines[:5]))
+    run(*common, "-o", str(crashed), "--resume")
+    assert crashed.read_bytes() == clean.read_bytes()

@@ -113,6 +113,33 @@ def _truncate_partial_line(path: Path) -> int:
     return complete
 
 
+def drop_trailing_group(path: Path, field: str) -> int:
+    """Remove the last run of lines sharing ``field``'s value; return how many lines were removed.
+
+    A crash can cut a JSONL batch part-way through a group; its rows are scored
+    again as a whole group on resume.
+    """
+    with open(path, "rb") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    if not lines:
+        return 0
+
+    def key(line: bytes) -> Any:
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        return repr(row.get(field)) if isinstance(row, dict) else None
+
+    last = key(lines[-1])
+    keep = len(lines)
+    while keep > 0 and key(lines[keep - 1]) == last:
+        keep -= 1
+    with open(path, "r+b") as out:
+        out.truncate(sum(len(line) for line in lines[:keep]))
+    return len(lines) - keep
+
+
 def first_jsonl_row(path: Path) -> dict[str, Any] | None:
     with open(path, "rb") as handle:
         for line in handle:

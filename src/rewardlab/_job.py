@@ -17,6 +17,7 @@ from rewardlab._io import (
     RawRow,
     RowWriter,
     count_rows_hint,
+    drop_trailing_group,
     dumps_row,
     file_format,
     first_jsonl_row,
@@ -284,6 +285,8 @@ def score_file(
     started = time.monotonic()
     writer = RowWriter(output_path, resume=resume, column_types=output_column_types(output_field))
     _check_resumable(writer, reward, output_field)
+    if resume and group_by and writer.format == "jsonl" and writer.rows_written:
+        writer.rows_written -= drop_trailing_group(writer.path, group_by)
     bad_log = BadRowLog(bad_rows_path or f"{output_path}.bad.jsonl", resume=resume) if skip_bad_rows else None
     summary = JobSummary(resumed_from=writer.rows_written)
     show = sys.stderr.isatty() if progress is None else progress
