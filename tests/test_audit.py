@@ -519,3 +519,14 @@ def test_cli_diff(rows_file: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["counts"]["b_only_full"] > 0
     assert "b_only_full" in result.output
+
+
+def test_a_boxed_reference_is_audited_by_its_box_and_wrong_answers_differ_from_it() -> None:
+    import random
+
+    from rewardlab.audit._data import split_reference
+
+    answer, solution = split_reference("We add them, so the total is \\boxed{\\frac{3}{4}}.", None)
+    assert answer == "\\frac{3}{4}" and solution is not None and "total" in solution
+    wrong = wrong_answers("$2$", ["2", "$2$", " 2 ", "3", "$x$"], random.Random(0))
+    assert wrong and all(w.strip().strip("$").strip() != "2" for w in wrong)

@@ -113,7 +113,7 @@ class AuditData:
             },
             "reference_rule": f"regex {f.reference_regex!r}"
             if f.reference_regex
-            else "text after the last '####' if present, else the whole reference",
+            else "text after the last '####' if present, else the last \\boxed{} if present, else the whole reference",
         }
 
 
@@ -128,7 +128,9 @@ def split_reference(raw: str, regex: re.Pattern[str] | None) -> tuple[str | None
        ``####``, stripped, with thousands separators removed (``1,000`` ->
        ``1000``); the solution is the text before it, without GSM8K's
        ``<<...>>`` calculator annotations.
-    3. Otherwise the whole text, stripped, with no solution.
+    3. A text containing ``\\boxed{...}`` (a worked solution, MATH style): the
+       answer is the content of the last box; the solution is the whole text.
+    4. Otherwise the whole text, stripped, with no solution.
     """
     if regex is not None:
         match = regex.search(raw)
@@ -138,6 +140,12 @@ def split_reference(raw: str, regex: re.Pattern[str] | None) -> tuple[str | None
     if GSM8K_MARKER in raw:
         solution, _, answer = raw.rpartition(GSM8K_MARKER)
         return _DIGIT_COMMA.sub("", answer.strip()), _CALCULATOR.sub("", solution).strip() or None
+    if "\\boxed" in raw or "\\fbox" in raw:
+        from rewardlab.rewards._answer import find_boxes
+
+        boxes = find_boxes(raw)
+        if boxes and boxes[-1][2].strip():
+            return boxes[-1][2].strip(), raw.strip()
     return raw.strip(), None
 
 

@@ -228,6 +228,11 @@ def _fmt(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
+def _answer_key(text: str) -> str:
+    """How two answers are compared when picking wrong ones: ``$2$`` and ``2`` are the same answer."""
+    return re.sub(r"[\s$]+", "", text).casefold()
+
+
 def wrong_answers(reference: str, others: Sequence[str], rng: random.Random, count: int = 6) -> list[str]:
     """Wrong answers of the same kind as ``reference``.
 
@@ -236,8 +241,8 @@ def wrong_answers(reference: str, others: Sequence[str], rng: random.Random, cou
     it as a substring (``180`` for ``18``), are avoided so that each probe
     measures its own attack rather than substring luck.
     """
-    ref_norm = reference.strip().casefold()
-    number = _as_number(reference)
+    ref_norm = _answer_key(reference)
+    number = _as_number(reference.strip().strip("$").strip())
     pool: list[str] = []
     if number is not None:
         offsets = [1, -1, 2, 3, -2, 5, 7, 11, 13, -3, 17, 19, 23]
@@ -251,7 +256,7 @@ def wrong_answers(reference: str, others: Sequence[str], rng: random.Random, cou
     clean: list[str] = []
     loose: list[str] = []
     for cand in pool:
-        norm = cand.strip().casefold()
+        norm = _answer_key(cand)
         if not norm or norm == ref_norm or norm in seen:
             continue
         seen.add(norm)

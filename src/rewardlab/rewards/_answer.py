@@ -226,7 +226,7 @@ def focus_answer(answer: str, *, committed: bool = True) -> str:
     tail = _IS_TAIL.search(answer.rstrip(" ."))
     if tail and not _WORD.search(_strip_math(_strip_unit_suffix(tail.group("a")))):
         return tail.group("a").strip()
-    if _NEGATION.search(tail.group("a") if tail else outside):
+    if _NEGATION.search(tail.group("a") if tail else outside) or _EITHER_OR.search(outside):
         return answer
     blocks = [next(g for g in m.groups() if g is not None) for m in _MATH_BLOCK.finditer(answer)]
     if len(blocks) == 1 and _PROSE.search(outside):
@@ -252,6 +252,7 @@ _NEGATION = re.compile(
     r"impossible|unlikely|maybe|perhaps|possibly|probably)\b|\bno\b(?!\.)",
     re.IGNORECASE,
 )
+_EITHER_OR = re.compile(r"\beither\b.*\bor\b", re.IGNORECASE | re.DOTALL)
 _GRADE_WORDS = re.compile(r"\b(?:score|reward|grade|mark|points?|credit|correct|accuracy|confidence)\b", re.IGNORECASE)
 
 
@@ -315,6 +316,39 @@ def _is_latex_expression(text: str) -> bool:
     return not _WORD.search(bare)
 
 
+_CANDIDATE = re.compile(r"\x00|(?<![\w.])[-−+]?[$€£]?\d[\d,]*(?:\.\d+)?%?(?![\w.])")
+
+
+def _scattered_values(text: str) -> bool:
+    """Two or more values with no anchor that are neither one expression nor one list.
+
+    ``1 000``, ``1 1/2``, ``2 + 3`` and ``$\\frac{3}{4}$`` are one value; ``2, 3, 5``
+    is one list (a hedge or a set, decided against the reference); ``the 29 15
+    problem $12$ 9`` is a spray. A single ``... is X`` clause commits to X.
+    """
+    if _THOUSANDS_SPACE.match(text):
+        return False
+    marked = _MATH_BLOCK_DOLLARS.sub(" \x00 ", text)
+    values = _CANDIDATE.findall(marked)
+    if len(values) < 2:
+        return False
+    tail = _IS_TAIL.search(text.rstrip(" ."))
+    if tail and len(_CANDIDATE.findall(_MATH_BLOCK_DOLLARS.sub(" \x00 ", tail.group("a")))) == 1:
+        return False
+    bare = marked.strip()
+    as_list = re.fullmatch(r"[\s(\[{]*(?:\S+\s*[,;]\s*)+\S+[\s)\]}]*", bare) is not None
+    if as_list and not _WORD.search(_LATEX_COMMAND.sub(" ", _strip_math(text))):
+        return False
+    if _WORD.search(_LATEX_COMMAND.sub(" ", _strip_math(text))):
+        return True
+    # no words: an expression or equations ("x = 2, y = 3", "1 1/2") unless it is a bare run of values
+    return len(bare.split()) > 1 and not _OPERATOR_BETWEEN.search(bare) and not re.search(r"[=<>^\\]", bare)
+
+
+_MATH_BLOCK_DOLLARS = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
+_OPERATOR_BETWEEN = re.compile(r"\d\s*(?:[-+*/^=×÷]|\\(?:frac|cdot|times|div))\s*[\d(\\]|\d\s+\d+\s*/\s*\d")
+
+
 def _few_plain_words(text: str) -> bool:
     """A short word answer ("odd", "Monday") that neither negates nor talks about its grade."""
     outside = _strip_math(text)
@@ -330,7 +364,9 @@ def _has_anchor(text: str) -> bool:
 
 
 def _strip_math(text: str) -> str:
-    return re.sub(r"\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\text\w*\s*\{[^{}]*\}", " ", text, flags=re.DOTALL)
+    return re.sub(
+        r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\text\w*\s*\{[^{}]*\}", " ", text, flags=re.DOTALL
+    )
 
 
 _FINAL_ANSWER_LINE = re.compile(r"final[ \t]+answer", re.IGNORECASE)
@@ -386,6 +422,9 @@ def extract_final_answer(completion: str, *, several_values: bool = False) -> Fi
         stripped = stripped.rsplit("\n", 1)[-1].strip()
     if stripped and len(stripped) <= SHORT_COMPLETION_CHARS:
         whole = clean_answer(focus_answer(stripped, committed=False))
+        if _scattered_values(stripped):
+            # several values strewn through the text and no anchor: nothing is committed to
+            return FinalAnswer(None, "none")
         if _is_latex_expression(whole) or _few_plain_words(stripped):
             return FinalAnswer(whole, "whole")
     conclusion = _concluding_statement(visible)
@@ -595,7 +634,7 @@ def hedge_reason(answer: FinalAnswer, *, reference_multi: bool, prompt: str = ""
         return None
     if not text.strip() or text.strip() in ("{}", "\\{\\}", "\\text{}", "$$"):
         return "empty answer"
-    if _NEGATION.search(_strip_math(text)):
+    if _NEGATION.search(_strip_math(text)) or _EITHER_OR.search(_strip_math(text)):
         return "negated or uncertain answer"
     for label in _TEXT_BLOCK.findall(text):
         # math-verify drops \text{} labels: candidates or doubt hidden in one must not vanish
