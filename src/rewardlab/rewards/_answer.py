@@ -636,7 +636,10 @@ def hedge_reason(answer: FinalAnswer, *, reference_multi: bool, prompt: str = ""
         return "empty answer"
     if _NEGATION.search(_strip_math(text)) or _EITHER_OR.search(_strip_math(text)):
         return "negated or uncertain answer"
-    for label in _TEXT_BLOCK.findall(text):
+    labels = _TEXT_BLOCK.findall(text)
+    if len(labels) == 1 and _TEXT_BLOCK.fullmatch(text.strip()):
+        labels = []  # the whole answer is one \text{} ("\text{5}", "\text{odd}"): nothing is hidden
+    for label in labels:
         # math-verify drops \text{} labels: candidates or doubt hidden in one must not vanish
         if re.search(r"\d", label) or _NEGATION.search(label) or re.search(r"\b(?:or|and)\b", label, re.IGNORECASE):
             if not re.fullmatch(r"\s*(?:or|and)\s*", label, re.IGNORECASE):
