@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,16 +87,21 @@ def run_timed(cmd: list[str], timeout: float | None = None) -> tuple[float, subp
     return time.perf_counter() - start, done
 
 
-def throughput(tmp: Path, workers: int) -> None:
+def throughput(tmp: Path, workers: int, repeat: int) -> None:
     src = DATA / "gsm8k" / "model_solutions_labeled.jsonl"
     peer_script = tmp / "peer.py"
     peer_script.write_text(PEER)
     ours_out, peer_out = tmp / "ours.jsonl", tmp / "peer.jsonl"
-    ours_s, _ = run_timed(
-        [sys.executable, "-m", "rewardlab", "score", str(src), "-r", "math", "-o", str(ours_out),
-         "--workers", str(workers), "--prompt-field", "question"]
-    )  # fmt: skip
-    peer_s, _ = run_timed([sys.executable, str(peer_script), str(src), str(peer_out)])
+    ours_runs, peer_runs = [], []
+    for _ in range(repeat):  # alternated, so machine noise hits both sides alike; medians reported
+        ours_runs.append(
+            run_timed(
+                [sys.executable, "-m", "rewardlab", "score", str(src), "-r", "math", "-o", str(ours_out),
+                 "--workers", str(workers), "--prompt-field", "question"]
+            )[0]
+        )  # fmt: skip
+        peer_runs.append(run_timed([sys.executable, str(peer_script), str(src), str(peer_out)])[0])
+    ours_s, peer_s = statistics.median(ours_runs), statistics.median(peer_runs)
 
     def confusion(path: Path) -> tuple[int, int, int]:
         rows = [json.loads(line) for line in path.read_text().splitlines()]
@@ -110,7 +116,7 @@ def throughput(tmp: Path, workers: int) -> None:
         f"  rewardlab score -r math --workers {workers}: {ours_s:6.1f} s  {n / ours_s:8.0f} rows/s  FP {ofp}  FN {ofn}"
     )
     print(f"  math-verify serial, in-process:        {peer_s:6.1f} s  {n / peer_s:8.0f} rows/s  FP {pfp}  FN {pfn}")
-    print(f"  end-to-end ratio: {peer_s / ours_s:.1f}x")
+    print(f"  end-to-end ratio (median of {repeat} alternated runs): {peer_s / ours_s:.1f}x")
 
 
 def agreement() -> None:
@@ -174,10 +180,11 @@ def latency(cap: float, tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="alternated runs of each side for the throughput")
     parser.add_argument("--latency-cap", type=float, default=20.0, help="seconds allowed to the peer per input")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        throughput(Path(tmp), args.workers)
+        throughput(Path(tmp), args.workers, args.repeat)
         agreement()
         latency(args.latency_cap, Path(tmp))
 
