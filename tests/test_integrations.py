@@ -122,6 +122,8 @@ def test_one_grpo_trainer_step_with_rewardlab_rewards(tmp_path: Path, monkeypatc
     dataset = Dataset.from_list(rows * 2)
     shaped = to_trl(weighted_sum(Term("exact_match", name="em"), Term("length", 0.01)), name="shaped")
     routed = to_trl(route("task", {"qa": "exact_match"}), name="routed")
+    # an isolated reward: its deadlines come from worker processes, inside the trainer's process
+    math_reward = to_trl("math", name="math", reference_field="answer")
     calls: list[tuple[list[Any], list[float | None], list[float | None]]] = []
 
     class Recording:
@@ -152,15 +154,16 @@ def test_one_grpo_trainer_step_with_rewardlab_rewards(tmp_path: Path, monkeypatc
     before = {name: p.detach().clone() for name, p in initial.named_parameters()}
     trainer = GRPOTrainer(
         model=str(model_dir),
-        reward_funcs=[Recording(shaped), Recording(routed)],
+        reward_funcs=[Recording(shaped), Recording(routed), Recording(math_reward)],
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
     )
     trainer.train()
     logs = trainer.state.log_history[0]
-    assert len(calls) == 2
-    (completions, shaped_values, shaped_direct), (_, routed_values, routed_direct) = calls
+    assert len(calls) == 3
+    (completions, shaped_values, shaped_direct), (_, routed_values, routed_direct), (_, math_values, _) = calls
+    assert all(v in (0.0, 1.0) for v in math_values), math_values
     assert len(completions) == 8 and all(isinstance(c, str) for c in completions)
     assert shaped_values == shaped_direct and routed_values == routed_direct
     assert all(v is not None for v in shaped_values)
