@@ -246,3 +246,10 @@ def test_resume_with_group_by_rescores_a_group_cut_by_the_crash(tmp_path: Path) 
     crashed.write_text("".join(lines[:5]))
     run(*common, "-o", str(crashed), "--resume")
     assert crashed.read_bytes() == clean.read_bytes()
+
+
+def test_limit_scores_only_the_first_rows(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "completion": "a", "reference": "a"} for i in range(50)])
+    out = tmp_path / "out.jsonl"
+    run("score", str(src), "-r", "exact_match", "-o", str(out), "--limit", "7")
+    assert [r["id"] for r in read_jsonl(out)] == list(range(7))

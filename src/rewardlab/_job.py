@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections import Counter
@@ -262,6 +263,7 @@ def score_file(
     progress: bool | None = None,
     timeout: float | None = None,
     group_by: str | None = None,
+    limit: int | None = None,
 ) -> JobSummary:
     """Score every row of ``input_path`` into ``output_path`` (JSONL or Parquet).
 
@@ -269,6 +271,7 @@ def score_file(
     ``reward_reason``, ``reward_components`` and ``reward_signature`` (prefix set
     by ``output_field``). Memory stays flat: rows stream through in batches.
 
+    ``limit`` scores only the first rows of the input (a quick look before a full run).
     With ``group_by``, batches break only between groups of rows sharing that
     field (contiguous in the file), so group rewards see whole groups.
 
@@ -300,7 +303,7 @@ def score_file(
         pool.start(warm=reward.worker_modules)  # worker start-up overlaps reading the first batch
     chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated else None
     rows = _skip_done(
-        iter_raw_rows(path),
+        itertools.islice(iter_raw_rows(path), limit),
         path,
         fields,
         writer.rows_written,

@@ -34,6 +34,7 @@ def score(
     group_by: str = typer.Option(
         None, help="Keep rows sharing this field (contiguous in the file) in one batch, for group rewards."
     ),
+    limit: int = typer.Option(None, min=1, help="Score only the first N input rows."),
 ) -> None:
     """Score every row of INPUT with a reward and write OUTPUT, same rows in the same order."""
     loaded = load_reward(reward, param, timeout)
@@ -53,6 +54,7 @@ def score(
             timeout=timeout,
             chunk_rows=batch_size,
             group_by=group_by,
+            limit=limit,
         )
     except DataError as exc:
         fail(f"{exc}\nrows before it were written to {output}; fix the row and re-run with --resume to continue")
