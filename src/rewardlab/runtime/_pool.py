@@ -32,9 +32,10 @@ from rewardlab._types import Status
 DEFAULT_TIMEOUT_S = 10.0
 """Deadline of one call, in seconds, when none is given."""
 
-DEFAULT_MEMORY_MB: int | None = 4096
+DEFAULT_MEMORY_MB: int | None = 2048
 """Address-space cap of each worker (RLIMIT_AS), in MiB. Generous enough for
-sympy on long inputs, small enough that a memory bomb cannot take the host."""
+sympy and SQLite on long inputs, small enough that a memory bomb is stopped in
+about a second, long before it can take the host."""
 
 WARMUP_TIMEOUT_S = 120.0
 """Time allowed to a fresh worker to import the modules a call needs. Kept out
@@ -287,7 +288,7 @@ class WorkerPool:
     Args:
         workers: Number of worker processes (default: `default_workers()`).
         timeout: Default deadline of one call in seconds (default 10).
-        memory_mb: Address-space cap per worker in MiB (default 4096; ``None``
+        memory_mb: Address-space cap per worker in MiB (default 2048; ``None``
             for no cap). Work that exceeds it gets status ``error``.
         max_tasks_per_worker: Replace a worker after this many calls (``None``:
             never), a guard against verifiers that leak memory.
