@@ -16,7 +16,7 @@ from rewardlab.cli._score import score
 
 app = typer.Typer(
     name="rewardlab",
-    help="The reward layer for LLM post-training: score, compose, audit and serve rewards.",
+    help="The reward layer for LLM post-training: score, compose and audit rewards, and hand them to trainers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
