@@ -246,6 +246,23 @@ class _Worker:
             self.process.join(1.0)
         self.kill()
 
+    def prepare(self, modules: Sequence[str]) -> CallResult | None:
+        """(Re)start the worker if needed and import ``modules`` outside any call's deadline.
+
+        Returns ``None`` when ready, else the failed warm-up's result.
+        """
+        if not self.alive:
+            self.kill()
+            self.start()
+        needed = [m for m in modules if m and m not in self.warm]
+        if not needed:
+            return None
+        warmed = self.run(_import_modules, (needed,), {}, WARMUP_TIMEOUT_S)
+        if warmed.status is not Status.OK:
+            return warmed
+        self.warm.update(needed)
+        return None
+
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float) -> CallResult:
         if not self.alive:
             self.kill()
@@ -346,16 +363,9 @@ class WorkerPool:
         try:
             if self._closed:
                 raise PoolClosed("the pool is closed")
-            needed = [m for m in (*warm, getattr(fn, "__module__", "")) if m and m not in worker.warm]
-            if needed or not worker.alive:
-                if not worker.alive:
-                    worker.kill()
-                    worker.start()
-                    needed = [m for m in (*warm, getattr(fn, "__module__", "")) if m]
-                warmed = worker.run(_import_modules, (needed,), {}, WARMUP_TIMEOUT_S)
-                if warmed.status is not Status.OK:
-                    return CallResult(warmed.status, reason=f"worker warm-up failed: {warmed.reason}{_STARTUP_HINT}")
-                worker.warm.update(needed)
+            warmed = worker.prepare((*warm, getattr(fn, "__module__", "")))
+            if warmed is not None:
+                return CallResult(warmed.status, reason=f"worker warm-up failed: {warmed.reason}{_STARTUP_HINT}")
             result = worker.run(fn, args, kwargs, deadline)
             if self.max_tasks_per_worker and worker.tasks_done >= self.max_tasks_per_worker:
                 worker.stop()
@@ -373,14 +383,8 @@ class WorkerPool:
         def prepare() -> None:
             worker = self._idle.get()
             try:
-                if self._closed:
-                    return
-                if not worker.alive:
-                    worker.kill()
-                    worker.start()
-                needed = [m for m in warm if m not in worker.warm]
-                if needed and worker.run(_import_modules, (needed,), {}, WARMUP_TIMEOUT_S).status is Status.OK:
-                    worker.warm.update(needed)
+                if not self._closed:
+                    worker.prepare(warm)
             finally:
                 self._idle.put(worker)
 
