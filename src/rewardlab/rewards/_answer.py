@@ -220,7 +220,7 @@ def focus_answer(answer: str, *, committed: bool = True) -> str:
     answer = answer.strip().rstrip(" .;:")
     if _PERCENT_WORD.search(answer):
         answer = _PERCENT_WORD.sub("\\%", answer.replace("$", ""))
-    outside = _LATEX_COMMAND.sub(" ", _strip_math(answer))
+    outside = _outside_math(answer)
     if not _WORD.search(outside):
         return answer  # \\sqrt 2, 2 \\pi: LaTeX commands are not prose
     tail = _IS_TAIL.search(answer.rstrip(" ."))
@@ -328,24 +328,21 @@ def _scattered_values(text: str) -> bool:
     """
     if _THOUSANDS_SPACE.match(text):
         return False
-    marked = _MATH_BLOCK_DOLLARS.sub(" \x00 ", text)
-    values = _CANDIDATE.findall(marked)
-    if len(values) < 2:
+    marked = _MATH_SPAN.sub(" \x00 ", text)
+    if len(_CANDIDATE.findall(marked)) < 2:
         return False
     tail = _IS_TAIL.search(text.rstrip(" ."))
-    if tail and len(_CANDIDATE.findall(_MATH_BLOCK_DOLLARS.sub(" \x00 ", tail.group("a")))) == 1:
+    if tail and len(_CANDIDATE.findall(_MATH_SPAN.sub(" \x00 ", tail.group("a")))) == 1:
         return False
-    bare = marked.strip()
-    as_list = re.fullmatch(r"[\s(\[{]*(?:\S+\s*[,;]\s*)+\S+[\s)\]}]*", bare) is not None
-    if as_list and not _WORD.search(_LATEX_COMMAND.sub(" ", _strip_math(text))):
-        return False
-    if _WORD.search(_LATEX_COMMAND.sub(" ", _strip_math(text))):
+    if _WORD.search(_outside_math(text)):
         return True
+    bare = marked.strip()
+    if re.fullmatch(r"[\s(\[{]*(?:\S+\s*[,;]\s*)+\S+[\s)\]}]*", bare):
+        return False  # one list
     # no words: an expression or equations ("x = 2, y = 3", "1 1/2") unless it is a bare run of values
     return len(bare.split()) > 1 and not _OPERATOR_BETWEEN.search(bare) and not re.search(r"[=<>^\\]", bare)
 
 
-_MATH_BLOCK_DOLLARS = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
 _OPERATOR_BETWEEN = re.compile(r"\d\s*(?:[-+*/^=×÷]|\\(?:frac|cdot|times|div))\s*[\d(\\]|\d\s+\d+\s*/\s*\d")
 
 
@@ -363,10 +360,19 @@ def _has_anchor(text: str) -> bool:
     return any(p.search(text) for p in _ANSWER_LINES)
 
 
+_MATH_SPAN = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
+"""Inline or display math, delimiters included (empty spans too)."""
+_TEXT_LABEL = re.compile(r"\\text\w*\s*\{[^{}]*\}")
+
+
 def _strip_math(text: str) -> str:
-    return re.sub(
-        r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\text\w*\s*\{[^{}]*\}", " ", text, flags=re.DOTALL
-    )
+    """The text with math spans and ``\\text{}`` labels blanked out."""
+    return _TEXT_LABEL.sub(" ", _MATH_SPAN.sub(" ", text))
+
+
+def _outside_math(text: str) -> str:
+    """Prose only: math spans, ``\\text{}`` labels and LaTeX commands blanked out."""
+    return _LATEX_COMMAND.sub(" ", _strip_math(text))
 
 
 _FINAL_ANSWER_LINE = re.compile(r"final[ \t]+answer", re.IGNORECASE)
