@@ -62,11 +62,6 @@ def register(reward: Reward, *, replace: bool = False) -> Reward:
     return reward
 
 
-def add_builtin(name: str, module: str) -> None:
-    """Declare that ``module`` registers ``name`` when imported (used by rewardlab's own families)."""
-    _BUILTIN_MODULES[name] = module
-
-
 def _same_origin(a: Reward, b: Reward) -> bool:
     if isinstance(a, FunctionReward) and isinstance(b, FunctionReward):
         strip = {"__main__": "", "__mp_main__": ""}

@@ -17,7 +17,6 @@ from rewardlab._types import Sample, Score, Status, as_sample
 from rewardlab._version import __version__
 
 SampleLike = Sample | Mapping[str, Any]
-RewardResult = Score | float | int | bool | None
 
 
 class RewardParamError(TypeError):
@@ -292,10 +291,6 @@ class FunctionReward(Reward):
         clone = self()
         clone.timeout = timeout
         return clone
-
-    @property
-    def parameters(self) -> Mapping[str, _Param]:
-        return self.declared
 
     def _check_required(self) -> None:
         missing = [p.name for p in self.declared.values() if p.required and p.name not in self.params]

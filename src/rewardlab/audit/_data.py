@@ -89,10 +89,6 @@ class AuditData:
     def has_completions(self) -> bool:
         return any(r.completion is not None for r in self.rows)
 
-    @property
-    def has_labels(self) -> bool:
-        return any(r.label is not None for r in self.rows)
-
     def describe(self) -> dict[str, Any]:
         f = self.fields
         return {

@@ -15,9 +15,6 @@ from rewardlab.audit._stats import clip_text
 DEFAULT_BOOTSTRAP = 2000
 """Bootstrap resamples: enough for stable 2.5/97.5 percentiles at 3 decimals."""
 
-Counts = tuple[Any, Any, Any, Any]
-"""``(tp, fp, tn, fn)``, scalars or arrays of resampled counts."""
-
 
 def _ratio(num: Any, den: Any) -> Any:
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rewardlab._reward import FunctionReward, Reward, RewardParamError
+from rewardlab._reward import Reward, RewardParamError
 from rewardlab._types import Sample, Score, Status
 from rewardlab._version import __version__
 
@@ -174,7 +174,3 @@ class CompositeReward(Reward):
             return child.score(samples, pool=pool)
         except Exception as exc:
             return [Score.error(f"{type(exc).__name__}: {exc}"[:500])] * len(samples)
-
-
-def is_function_reward(reward: Reward) -> bool:
-    return isinstance(reward, FunctionReward)
