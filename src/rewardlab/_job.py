@@ -162,10 +162,11 @@ _NO_KEY = object()
 def _group_key(path: str, field: str) -> Callable[[RawRow], Any]:
     def key(raw: RawRow) -> Any:
         try:
-            value = parse_row(path, raw).get(field)
+            row = parse_row(path, raw)
         except DataError:
             return _NO_KEY  # a bad row is reported where it is scored
-        return repr(value)
+        raw.data = row  # parsed once: scoring the batch reuses it
+        return repr(row.get(field))
 
     return key
 

@@ -81,6 +81,20 @@ def reference_text(reference: Any) -> str | None:
     return clean_answer(text)
 
 
+def _reference_facts(reference: Any) -> tuple[str | None, bool]:
+    """The reference's answer text and whether it holds several values (cached: a GRPO group shares it)."""
+    if isinstance(reference, str):
+        return _string_reference_facts(reference)
+    ref = reference_text(reference)
+    return ref, ref is not None and is_multi_valued(ref)
+
+
+@functools.lru_cache(maxsize=4096)
+def _string_reference_facts(reference: str) -> tuple[str | None, bool]:
+    ref = reference_text(reference)
+    return ref, ref is not None and is_multi_valued(ref)
+
+
 def _as_integer(text: str) -> int | None:
     m = _INTEGER.match(text)
     if not m:
@@ -299,12 +313,11 @@ def math_reward(
     scores: list[Score | None] = [None] * len(samples)
     jobs: list[tuple[int, str, str, FinalAnswer]] = []
     for i, sample in enumerate(samples):
-        ref = reference_text(sample.reference)
+        ref, reference_multi = _reference_facts(sample.reference)
         if ref is None:
             scores[i] = Score.abstain("no reference")
             continue
         completion = sample.completion_text
-        reference_multi = is_multi_valued(ref)
         answer = extract_final_answer(completion, several_values=reference_multi)
         refused = refusal_reason(answer)
         if refused is not None:
@@ -331,8 +344,9 @@ def math_reward(
         if bad is not None:
             scores[i] = Score.ok(0.0, reason=f"refused: {bad} in {_describe(answer)}")
             continue
-        if pathological(ref) is not None:
-            scores[i] = Score.abstain(f"reference refused: {pathological(ref)}")
+        ref_refused = pathological(ref)
+        if ref_refused is not None:
+            scores[i] = Score.abstain(f"reference refused: {ref_refused}")
             continue
         jobs.append((i, answer.text, ref, answer))
     if jobs:
