@@ -224,6 +224,29 @@ def _check_resumable(writer: RowWriter, reward: Reward, output_field: str) -> No
         )
 
 
+def _refuse_split_state(reward: Reward, output_path: str | Path, *, workers: int, resume: bool) -> None:
+    """A reward with running state equals one uninterrupted run only when one object sees every batch in order."""
+    if not reward.stateful:
+        return
+    what = "it keeps running state between batches (a running normaliser)"
+    if workers > 1:
+        raise ValueError(
+            f"reward {reward.name!r} cannot be scored with --workers {workers}: {what}, and each worker would "
+            "keep its own statistics; use --workers 1"
+        )
+    output = Path(output_path)
+    if file_format(output) == "jsonl":
+        written = output.exists() and output.stat().st_size > 0
+    else:
+        written = any(Path(f"{output}.parts").glob("part-*.parquet"))
+    if resume and written:
+        raise ValueError(
+            f"{output}: cannot resume reward {reward.name!r}: {what}, and the statistics of the rows already "
+            "written are not saved, so the rest would be scored differently from an uninterrupted run; "
+            "re-run without --resume (the output is then rewritten from the start)"
+        )
+
+
 class _Progress:
     def __init__(self, path: str, enabled: bool) -> None:
         self.bar: Any = None
@@ -286,6 +309,7 @@ def score_file(
     file_format(path)
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such file")
+    _refuse_split_state(reward, output_path, workers=workers, resume=resume)
     started = time.monotonic()
     writer = RowWriter(output_path, resume=resume, column_types=output_column_types(output_field))
     _check_resumable(writer, reward, output_field)

@@ -49,6 +49,16 @@ class Reward:
         """Modules a worker process needs to import for this reward (imported ahead by ``WorkerPool.start``)."""
         return ()
 
+    @property
+    def stateful(self) -> bool:
+        """True when a score depends on the batches scored before (a running normaliser).
+
+        Such a reward gives one uninterrupted run's result only when every batch
+        goes through this one object in order: the score job refuses to split it
+        over workers or to resume it part-way.
+        """
+        return False
+
     def __init__(
         self,
         name: str,

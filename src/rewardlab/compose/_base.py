@@ -119,6 +119,10 @@ class CompositeReward(Reward):
     def worker_modules(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(m for child in self.children for m in child.worker_modules))
 
+    @property
+    def stateful(self) -> bool:
+        return any(child.stateful for child in self.children)
+
     # -- identity ------------------------------------------------------------
     def _node(self) -> dict[str, Any]:
         raise NotImplementedError

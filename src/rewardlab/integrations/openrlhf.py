@@ -12,6 +12,7 @@ as that file (configured by ``$REWARDLAB_REWARD``), or write one with the reward
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ def split_response(query: str, prompt: str) -> str | None:
 
 
 def _mismatch(query: str, prompt: str) -> Score:
-    at = next((k for k, (q, p) in enumerate(zip(query, prompt)) if q != p), min(len(query), len(prompt)))
+    at = len(os.path.commonprefix([query, prompt]))
     return Score.error(
         f"query does not start with its prompt (first difference at character {at}: "
         f"query {query[at : at + 20]!r}, prompt {prompt[at : at + 20]!r}); the response cannot be "
