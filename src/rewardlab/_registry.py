@@ -6,6 +6,8 @@ import difflib
 import importlib
 import json
 import threading
+import types
+import warnings
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -72,15 +74,45 @@ def _same_origin(a: Reward, b: Reward) -> bool:
     return False
 
 
+class EntryPointWarning(UserWarning):
+    """An installed package's ``rewardlab.rewards`` entry point did not give a reward."""
+
+
 def _load_entry_points() -> None:
     global _ENTRY_POINTS_LOADED
     if _ENTRY_POINTS_LOADED:
         return
     _ENTRY_POINTS_LOADED = True
     for ep in entry_points(group=ENTRY_POINT_GROUP):
+        problem = _load_entry_point(ep)
+        if problem is not None:
+            dist = getattr(ep, "dist", None)
+            owner = f"distribution {dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+            warnings.warn(
+                f"entry point {ep.name!r} = {ep.value!r} ({ENTRY_POINT_GROUP}) of {owner} {problem}; it is ignored",
+                EntryPointWarning,
+                stacklevel=2,
+            )
+
+
+def _load_entry_point(ep: Any) -> str | None:
+    """Register what one entry point names; why it gave no reward, or None."""
+    with _LOCK:
+        before = set(_REGISTRY)
+    try:
         obj = ep.load()
-        if isinstance(obj, Reward):
-            register(obj, replace=True)
+    except Exception as exc:
+        return f"could not be loaded: {type(exc).__name__}: {exc}"
+    if isinstance(obj, Reward):
+        register(obj, replace=True)
+        return None
+    if isinstance(obj, types.ModuleType):
+        with _LOCK:
+            added = set(_REGISTRY) - before
+        if added or any(isinstance(value, Reward) for value in vars(obj).values()):
+            return None
+        return "is a module that defines no reward"
+    return f"is {type(obj).__name__} {getattr(obj, '__qualname__', obj)!r}, not a Reward or a module of rewards"
 
 
 def lookup(name: str) -> Reward:
