@@ -499,8 +499,12 @@ def run_query(engine: Engine, path: str | os.PathLike[str], query: str, limits: 
         DatabaseUnavailable: the file is missing or not a database of that engine.
 
     Example:
-        >>> run_query("sqlite", "shop.db", "SELECT count(*) FROM orders").rows  # doctest: +SKIP
-        ((42,),)
+        >>> import sqlite3, tempfile
+        >>> shop = tempfile.mkdtemp() + "/shop.db"
+        >>> with sqlite3.connect(shop) as db:
+        ...     _ = db.executescript("CREATE TABLE orders (id INTEGER); INSERT INTO orders VALUES (1), (2);")
+        >>> run_query("sqlite", shop, "SELECT count(*) FROM orders").rows
+        ((2,),)
     """
     limits = limits or QueryLimits()
     refused = precheck(query, engine)

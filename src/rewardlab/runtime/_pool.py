@@ -315,7 +315,7 @@ class WorkerPool:
     process group and replaced, and the pool keeps serving.
 
     Example:
-        >>> with WorkerPool(workers=2, timeout=1.0) as pool:  # doctest: +SKIP
+        >>> with WorkerPool(workers=2, timeout=5.0) as pool:
         ...     pool.call(pow, 2, 10).value
         1024
     """
