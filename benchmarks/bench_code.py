@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-reuse", action="store_true", help="one fresh sandbox per sample")
     args = parser.parse_args()
+    print(f"load average (1, 5, 15 min) at start: {_load()}")
     problems = list(read_problems().values())
     run_rewardlab(problems[:4], not args.no_reuse)  # start the sandboxes outside the timing
     peer, ours = [], []
@@ -83,5 +84,12 @@ def main() -> None:
     )
 
 
+
+def _load() -> str:
+    """The machine's load average: these numbers come from a shared machine."""
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 if __name__ == "__main__":
     main()
+    print(f"load average (1, 5, 15 min) at the end: {_load()}")

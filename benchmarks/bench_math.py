@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -220,11 +221,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="alternated runs of each side for the throughput")
     parser.add_argument("--latency-cap", type=float, default=20.0, help="seconds allowed to the peer per input")
     args = parser.parse_args()
+    print(f"load average (1, 5, 15 min) at start: {_load()}")
     with tempfile.TemporaryDirectory() as tmp:
         throughput(Path(tmp), args.workers, args.repeat)
         agreement()
         latency(args.latency_cap, Path(tmp))
 
 
+
+def _load() -> str:
+    """The machine's load average: these numbers come from a shared machine."""
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 if __name__ == "__main__":
     main()
+    print(f"load average (1, 5, 15 min) at the end: {_load()}")

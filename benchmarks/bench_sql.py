@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import random
 import sqlite3
@@ -162,6 +163,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="repetitions; the best time of each scorer counts")
     args = parser.parse_args()
 
+    print(f"load average (1, 5, 15 min) at start: {_load()}")
     with tempfile.TemporaryDirectory() as tmp:
         db = build_database(Path(tmp) / "bench.sqlite", args.rows)
         reward = rewardlab.load("sql")
@@ -214,5 +216,12 @@ def values(scores: list[Any]) -> list[float | None]:
     return [s.value for s in scores]
 
 
+
+def _load() -> str:
+    """The machine's load average: these numbers come from a shared machine."""
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 if __name__ == "__main__":
     main()
+    print(f"load average (1, 5, 15 min) at the end: {_load()}")
