@@ -83,8 +83,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--rewards", default="contains,math")
     args = parser.parse_args()
-    print(f"load average (1, 5, 15 min) at start: {_load()}")
-    print(f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}")
+    print(f"Load average (1, 5, 15 min) at the start: {_load()}.\n")
+    print(f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}.\n")
     print("| reward | tool | samples | seconds | samples/s | finding |")
     print("|---|---|---:|---:|---:|---|")
     for name in args.rewards.split(","):
@@ -104,7 +104,6 @@ def main() -> None:
         print(f"| `{name}` | ratio of samples/s (rewardlab / rewardlint) | | | {ours['rate'] / peer['rate']:.1f}x | |")
 
 
-
 def _load() -> str:
     """The machine's load average: these numbers come from a shared machine."""
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -112,4 +111,4 @@ def _load() -> str:
 
 if __name__ == "__main__":
     main()
-    print(f"load average (1, 5, 15 min) at the end: {_load()}")
+    print(f"\nLoad average (1, 5, 15 min) at the end: {_load()}.")

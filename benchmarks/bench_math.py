@@ -124,9 +124,9 @@ def throughput(tmp: Path, workers: int, repeat: int) -> None:
     print(f"| `rewardlab score -r math --workers {workers}` | {ours_s:.1f} | {n / ours_s:,.0f} | {ofp} | {ofn} |")
     print(f"| math-verify serial, in-process | {peer_s:.1f} | {n / peer_s:,.0f} | {pfp} | {pfn} |")
     print(f"| ratio | **{peer_s / ours_s:.1f}x** | | | |")
-    print(f"\nratio of each run (peer / rewardlab): {', '.join(f'{r:.1f}x' for r in ratios)}")
+    print(f"\n- ratio of each run (peer / rewardlab): {', '.join(f'{r:.1f}x' for r in ratios)}")
     print(
-        f"seconds of each run: rewardlab {', '.join(f'{t:.1f}' for t in ours_runs)}; "
+        f"- seconds of each run: rewardlab {', '.join(f'{t:.1f}' for t in ours_runs)}; "
         f"math-verify {', '.join(f'{t:.1f}' for t in peer_runs)}\n"
     )
 
@@ -221,12 +221,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="alternated runs of each side for the throughput")
     parser.add_argument("--latency-cap", type=float, default=20.0, help="seconds allowed to the peer per input")
     args = parser.parse_args()
-    print(f"load average (1, 5, 15 min) at start: {_load()}")
+    print(f"Load average (1, 5, 15 min) at the start: {_load()}.\n")
     with tempfile.TemporaryDirectory() as tmp:
         throughput(Path(tmp), args.workers, args.repeat)
         agreement()
         latency(args.latency_cap, Path(tmp))
-
 
 
 def _load() -> str:
@@ -236,4 +235,4 @@ def _load() -> str:
 
 if __name__ == "__main__":
     main()
-    print(f"load average (1, 5, 15 min) at the end: {_load()}")
+    print(f"\nLoad average (1, 5, 15 min) at the end: {_load()}.")

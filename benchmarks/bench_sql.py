@@ -163,12 +163,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="repetitions; the best time of each scorer counts")
     args = parser.parse_args()
 
-    print(f"load average (1, 5, 15 min) at start: {_load()}")
+    print(f"Load average (1, 5, 15 min) at the start: {_load()}.\n")
     with tempfile.TemporaryDirectory() as tmp:
         db = build_database(Path(tmp) / "bench.sqlite", args.rows)
         reward = rewardlab.load("sql")
-        print(f"machine: {platform.machine()}, {platform.python_version()}, sqlite {sqlite3.sqlite_version}")
-        print(f"{args.pairs} pairs, {args.rows} customers, best of {args.repeat}\n")
+        print(f"- machine: {platform.machine()}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
+        print(f"- {args.pairs:,} pairs, {args.rows:,} customers, best of {args.repeat} interleaved repetitions\n")
         print(
             "| workload | scorer | pairs/s | vs naive | per repetition | naive 1 where rewardlab 0 "
             "| naive 0 where rewardlab 1 | agrees with the construction label |"
@@ -216,7 +216,6 @@ def values(scores: list[Any]) -> list[float | None]:
     return [s.value for s in scores]
 
 
-
 def _load() -> str:
     """The machine's load average: these numbers come from a shared machine."""
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -224,4 +223,4 @@ def _load() -> str:
 
 if __name__ == "__main__":
     main()
-    print(f"load average (1, 5, 15 min) at the end: {_load()}")
+    print(f"\nLoad average (1, 5, 15 min) at the end: {_load()}.")
