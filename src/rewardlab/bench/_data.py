@@ -367,14 +367,47 @@ _READERS = {
 SCORE_FORMATS = ("scores", "rewardmath-results", "judgebench-outputs")
 
 
-def load_score_items(path: str | Path, fmt: str = "auto") -> tuple[str, list[Item]]:
+STEP_AGGREGATES = ("min", "max", "prod", "geometric_mean", "mean", "mean_logit", "mean_odd", "last")
+"""How a list of step scores (a process reward model's) becomes one score, as RewardMATH's
+``RewardMATHEvaluation._calculate_final_reward`` (``src/evaluation/eval.py``) does it."""
+
+
+def aggregate_steps(steps: Sequence[float], how: str) -> float:
+    """One score from step scores (probabilities for ``mean_logit`` and ``mean_odd``)."""
+    import math
+
+    values = [float(v) for v in steps]
+    if not values:
+        raise ValueError("no step scores to aggregate")
+    if how == "min":
+        return min(values)
+    if how == "max":
+        return max(values)
+    if how == "prod":
+        return math.prod(values)
+    if how == "geometric_mean":
+        return float(math.prod(values) ** (1 / len(values)))
+    if how == "mean":
+        return sum(values) / len(values)
+    if how == "mean_logit":
+        logits = [math.log(p / (1 - p)) for p in values]
+        return 1 / (1 + math.exp(-sum(logits) / len(logits)))
+    if how == "mean_odd":
+        return max(0.0, sum(p / (1 - p) for p in values) / len(values))
+    if how == "last":
+        return values[-1]
+    raise ValueError(f"unknown step aggregate {how!r}; choose one of {', '.join(STEP_AGGREGATES)}")
+
+
+def load_score_items(path: str | Path, fmt: str = "auto", *, steps: str | None = None) -> tuple[str, list[Item]]:
     """Read precomputed scores into metric items.
 
     ``scores``: one object per line, ``{"id", "subset", "chosen": [float...], "rejected":
     [float...]}``. ``rewardmath-results``: RewardMATH's published result files (``problem``,
     ``solution_reference``, ``score``; the ``human_to_GPT-4`` solution is the chosen one).
     ``judgebench-outputs``: JudgeBench's published judge outputs (``label`` and two
-    ``judgments`` with a ``decision``).
+    ``judgments`` with a ``decision``). A score that is a list of step scores needs
+    ``steps`` (one of `STEP_AGGREGATES`).
     """
     items: list[Item] = []
     used = fmt
@@ -386,63 +419,71 @@ def load_score_items(path: str | Path, fmt: str = "auto") -> tuple[str, list[Ite
                 used = "judgebench-outputs"
             else:
                 used = "scores"
-        items.append(_SCORE_READERS[used](row, place, len(items)))
+        items.append(_SCORE_READERS[used](row, place, len(items), steps))
     if not items:
         raise BenchDataError(path, "no score rows")
     return used, items
 
 
-def _score_list(row: Mapping[str, Any], key: str, place: str) -> tuple[float | None, ...]:
+def _score_list(row: Mapping[str, Any], key: str, place: str, steps: str | None) -> tuple[float | None, ...]:
     value = _need(row, key, place)
     values = value if isinstance(value, list) else [value]
     out: list[float | None] = []
     for v in values:
-        if isinstance(v, list) and len(v) == 1:
-            v = v[0]
         if v is None:
             out.append(None)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out.append(float(v))
         else:
-            raise BenchDataError(place, f"field {key!r} holds a non-number {v!r}", field=key)
+            out.append(_one(v, place, steps, key))
     if not out:
         raise BenchDataError(place, f"field {key!r} is empty", field=key)
     return tuple(out)
 
 
-def _plain_scores(row: Mapping[str, Any], place: str, index: int) -> Item:
+def _plain_scores(row: Mapping[str, Any], place: str, index: int, steps: str | None) -> Item:
     return Item(
         id=str(row.get("id", index)),
         subset=str(row.get("subset", "all")),
-        chosen=_score_list(row, "chosen", place),
-        rejected=_score_list(row, "rejected", place),
+        chosen=_score_list(row, "chosen", place, steps),
+        rejected=_score_list(row, "rejected", place, steps),
         meta={k: row[k] for k in ("label", "decisions") if k in row},
     )
 
 
-def _rewardmath_scores(row: Mapping[str, Any], place: str, index: int) -> Item:
+def _rewardmath_scores(row: Mapping[str, Any], place: str, index: int, steps: str | None) -> Item:
     names = _need(row, "solution_reference", place, list)
     scores = _need(row, "score", place, list)
     if len(names) != len(scores):
         raise BenchDataError(place, "solution_reference and score have different lengths")
-    chosen = [_one(s, place) for n, s in zip(names, scores, strict=True) if n == "human_to_GPT-4"]
-    rejected = [_one(s, place) for n, s in zip(names, scores, strict=True) if n != "human_to_GPT-4"]
+    chosen = [_one(s, place, steps) for n, s in zip(names, scores, strict=True) if n == "human_to_GPT-4"]
+    rejected = [_one(s, place, steps) for n, s in zip(names, scores, strict=True) if n != "human_to_GPT-4"]
     if not chosen:
         raise BenchDataError(place, "no 'human_to_GPT-4' (chosen) solution")
     return Item(id=str(index), subset="math", chosen=tuple(chosen), rejected=tuple(rejected))
 
 
-def _one(value: Any, place: str) -> float:
+def _one(value: Any, place: str, steps: str | None, key: str = "score") -> float:
+    if isinstance(value, list) and len(value) == 1 and steps is None:
+        value = value[0]
+    if isinstance(value, list):
+        if steps is None:
+            raise BenchDataError(
+                place,
+                f"a score is a list of {len(value)} step scores; say how to combine them "
+                f"(--steps {'|'.join(STEP_AGGREGATES)})",
+                field=key,
+            )
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise BenchDataError(place, "step scores must be numbers", field=key)
+        try:
+            return aggregate_steps(value, steps)
+        except (ValueError, ZeroDivisionError, OverflowError) as exc:
+            raise BenchDataError(place, f"cannot aggregate step scores: {exc}", field=key) from None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    raise BenchDataError(
-        place,
-        f"score {value!r} is not a number (step-level PRM scores need an aggregation first)",
-        field="score",
-    )
+    raise BenchDataError(place, f"score {value!r} is not a number", field=key)
 
 
-def _judgebench_outputs(row: Mapping[str, Any], place: str, index: int) -> Item:
+def _judgebench_outputs(row: Mapping[str, Any], place: str, index: int, steps: str | None) -> Item:
     label = _need(row, "label", place, str)
     judgments = _need(row, "judgments", place, list)
     decisions = [j.get("decision") if isinstance(j, Mapping) else None for j in judgments]

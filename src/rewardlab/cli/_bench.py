@@ -32,6 +32,10 @@ def bench_command(
         help="Precomputed scores instead of a reward: scores JSONL, RewardMATH results, or JudgeBench outputs.",
     ),
     metric: str = typer.Option(None, "--metric", "-m", help="Metric (default: the format's own)."),
+    steps: str = typer.Option(
+        None,
+        help="Combine step-score lists of --scores: min, max, prod, geometric_mean, mean, mean_logit, mean_odd, last.",
+    ),
     html: Path = typer.Option(None, "--output", "-o", help="Write an HTML report here."),
     json_out: Path = typer.Option(None, "--json", help="Write the JSON report here."),
     resamples: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% interval."),
@@ -54,7 +58,7 @@ def bench_command(
         if scores is not None:
             if metric is None:
                 fail("--scores needs --metric (" + ", ".join(METRICS) + ")", 2)
-            used, items = load_score_items(scores)
+            used, items = load_score_items(scores, steps=steps)
             items = items[:limit] if limit else items
             result = bench_items(
                 items, metric=metric, data_format=used, reward=f"scores:{scores.name}", resamples=resamples, seed=seed
