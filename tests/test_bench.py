@@ -206,10 +206,15 @@ def test_bad_rows_name_the_place(tmp_path):
 def test_formats_are_detected(tmp_path):
     cases = {
         "judgebench": {"pair_id": "x", "question": "q", "response_A": "a", "response_B": "b", "label": "A>B"},
-        "bon": {"id": "1", "prompt": "q", "chosen": ["a"], "rejected": ["b", "c", "d"], "num_correct": 1,
-                "subset": "Math"},
-        "rmbench": {"id": 1, "prompt": "q", "chosen": ["a", "b", "c"], "rejected": ["x", "y", "z"],
-                    "domain": "math"},
+        "bon": {
+            "id": "1",
+            "prompt": "q",
+            "chosen": ["a"],
+            "rejected": ["b", "c", "d"],
+            "num_correct": 1,
+            "subset": "Math",
+        },
+        "rmbench": {"id": 1, "prompt": "q", "chosen": ["a", "b", "c"], "rejected": ["x", "y", "z"], "domain": "math"},
         "pairs": {"prompt": "q", "chosen": "a", "rejected": "b"},
     }
     for fmt, row in cases.items():
@@ -274,8 +279,10 @@ def test_cli_bench_writes_json_and_escaped_html(tmp_path):
 def test_cli_bench_scores_file_and_errors(tmp_path):
     scores = tmp_path / "s.jsonl"
     scores.write_text(
-        json.dumps({"id": "1", "subset": "Math", "chosen": [2.0], "rejected": [1.0, 0.5, 2.0]}) + "\n"
-        + json.dumps({"id": "2", "subset": "Math", "chosen": [3.0], "rejected": [1.0, 0.5, 2.0]}) + "\n"
+        json.dumps({"id": "1", "subset": "Math", "chosen": [2.0], "rejected": [1.0, 0.5, 2.0]})
+        + "\n"
+        + json.dumps({"id": "2", "subset": "Math", "chosen": [3.0], "rejected": [1.0, 0.5, 2.0]})
+        + "\n"
     )
     proc = _cli("bench", "--scores", str(scores), "--metric", "bon", "--json", str(tmp_path / "o.json"))
     assert proc.returncode == 0, proc.stderr

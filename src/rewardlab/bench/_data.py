@@ -123,7 +123,7 @@ def detect_format(record: Mapping[str, Any]) -> str:
     if {"chosen", "rejected"} <= keys:
         chosen = record["chosen"]
         if isinstance(chosen, list) and chosen and not _is_message(chosen[0]):
-            if "num_correct" in keys or "subset" in keys and "domain" not in keys:
+            if "num_correct" in keys:
                 return "bon"
             if len(chosen) == 3 and isinstance(record["rejected"], list) and len(record["rejected"]) == 3:
                 return "rmbench"
@@ -282,12 +282,21 @@ def _rmbench(rows: Sequence[tuple[str, dict[str, Any]]], file: Path, root: Path)
             )
         yield BenchRecord(
             id=str(row.get("id", index)),
-            subset=str(row.get("domain", row.get("subset", _subset_from_path(file, root)))),
+            subset=str(row.get("domain") or _rmbench_file_domain(file) or row.get("subset", file.stem)),
             prompt=_need(row, "prompt", place),
             chosen=chosen,
             rejected=rejected,
             where=place,
         )
+
+
+def _rmbench_file_domain(file: Path) -> str | None:
+    """RM-Bench's per-domain files (``chat_filtered.json``, ``safety-refuse_filtered.json``)
+    carry their domain in the name; only ``total_dataset.json`` has a ``domain`` field."""
+    for domain in ("chat", "math", "code", "safety-refuse", "safety-response"):
+        if file.name.startswith(domain):
+            return domain
+    return None
 
 
 def _bon(rows: Sequence[tuple[str, dict[str, Any]]], file: Path, root: Path) -> Iterator[BenchRecord]:

@@ -120,10 +120,16 @@ def run_bench(
 ) -> BenchResult:
     """Score every candidate with ``reward`` and compute ``metric`` with baselines."""
     from rewardlab.audit._scoring import ScoreRunner
+    from rewardlab.runtime._pool import default_pool
 
     started = time.perf_counter()
     samples = candidate_samples(records)
-    with ScoreRunner(reward, workers=workers, progress=progress, label="benchmarking") as runner:
+    # With no worker count given, isolated rewards share the process-wide pool (warm after
+    # the first use) instead of starting one of their own.
+    pool = default_pool() if workers is None else None
+    with ScoreRunner(
+        reward, pool=pool, workers=workers, in_process=True, progress=progress, label="benchmarking"
+    ) as runner:
         scores = runner.score(samples)
     values = [s.value if s.status is Status.OK else None for s in scores]
     items = items_from_values(records, values)

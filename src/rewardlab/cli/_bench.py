@@ -159,7 +159,7 @@ def select_command(
 
     def score_many(r: Any, samples: list[Any]) -> list[Any]:
         if id(r) not in runners:
-            runners[id(r)] = ScoreRunner(r, workers=workers, progress=show, label="selecting")
+            runners[id(r)] = ScoreRunner(r, workers=workers, in_process=True, progress=show, label="selecting")
         return list(runners[id(r)].score(samples))
 
     try:
