@@ -24,6 +24,7 @@ from rewardlab.compose import (
     pairwise_win_rate,
     par,
     running_normalize,
+    weighted_sum,
 )
 
 V = rewardlab.load("test_compose_value")
@@ -241,3 +242,18 @@ def test_transforms_keep_no_per_batch_state_between_concurrent_calls() -> None:
     with ThreadPoolExecutor(8) as threads:
         got = list(threads.map(lambda batch: [s.value for s in r.score(batch)], batches))
     assert got == expected
+
+
+def test_a_stateful_reward_is_scored_in_order_by_one_object_in_audits() -> None:
+    # the audit/bench runner scores cheap rewards in worker processes; a running normaliser
+    # there would restart from the parent's state in every batch
+    from rewardlab.audit._scoring import INLINE_CHUNK, ScoreRunner
+
+    rows = [rewardlab.Sample(completion="c", extras={"value": float(i % 17)}) for i in range(2 * INLINE_CHUNK + 300)]
+    assert running_normalize(V).stateful and weighted_sum(Term(running_normalize(V), 1.0)).stateful
+    assert not V.stateful
+    reference = running_normalize(V)
+    expected = [s.value for k in range(0, len(rows), INLINE_CHUNK) for s in reference.score(rows[k : k + INLINE_CHUNK])]
+    with ScoreRunner(running_normalize(V), workers=2) as runner:
+        got = [s.value for s in runner.score(rows)]
+    assert got == pytest.approx(expected)

@@ -32,7 +32,8 @@ class ScoreRunner:
     Isolated rewards go through their own per-sample deadlines in ``pool``.
     Other rewards are scored in batches inside worker processes, each batch
     with `CHUNK_DEADLINE_S`; with ``in_process=True`` (or a reward that cannot
-    be pickled) they run in the calling process instead.
+    be pickled, or a ``stateful`` one) they run in the calling process instead,
+    batch after batch.
     """
 
     def __init__(
@@ -49,7 +50,9 @@ class ScoreRunner:
         self._own_pool = pool is None
         self.workers = workers
         self._pool = pool
-        self.in_process = in_process or not _picklable(reward)
+        # A stateful reward (running normalisation) must see every batch, in order, as one
+        # object: copies in worker processes would each start from the parent's state.
+        self.in_process = in_process or reward.stateful or not _picklable(reward)
         self.progress = progress
         self.label = label
         self.samples_scored = 0
