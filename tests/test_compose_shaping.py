@@ -177,7 +177,7 @@ def _judge(a: rewardlab.Sample, b: rewardlab.Sample) -> object:
         if s.completion_text == "raise":
             raise RuntimeError("judge backend down")
         if s.completion_text in ("big", "nan", "text"):
-            return {"big": 1.5, "nan": float("nan"), "text": "yes"}[s.completion_text]
+            return {"big": 1.5, "nan": float("nan"), "text": "0.5"}[s.completion_text]
     return float(len(a.completion_text) > len(b.completion_text))
 
 
@@ -187,7 +187,7 @@ def _judge(a: rewardlab.Sample, b: rewardlab.Sample) -> object:
         ("raise", "preference raised RuntimeError: judge backend down"),
         ("big", "preference returned 1.5, outside [0, 1]"),
         ("nan", "preference returned nan, outside [0, 1]"),
-        ("text", "preference returned 'yes', not a probability"),
+        ("text", "preference returned '0.5', not a probability"),
     ],
 )
 @pytest.mark.parametrize("symmetric", [False, True])

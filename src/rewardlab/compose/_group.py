@@ -149,6 +149,8 @@ class PairwiseWinRate(CompositeReward):
         if isinstance(verdict, bool):
             return float(verdict)
         try:
+            if isinstance(verdict, (str, bytes)):
+                raise TypeError("text is not a probability")
             value = float(verdict)
         except (TypeError, ValueError):
             raise _BadVerdict(f"preference returned {verdict!r:.60}, not a probability") from None

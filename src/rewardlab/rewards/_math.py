@@ -247,6 +247,8 @@ def _equal(gold: Sequence[Any], pred: Sequence[Any], float_rounding: int, numeri
                     raise_on_error=True,
                 ):
                     return True
+            except MemoryError:
+                raise
             except (Exception, TimeoutException) as exc:
                 failure = failure or exc
     if failure is not None:
@@ -286,6 +288,8 @@ def verify_answer(
             return "different", ""
         step = "comparing"
         return ("equal" if _equal(gold, pred, float_rounding, numeric_precision, strict) else "different"), ""
+    except MemoryError:
+        raise  # the pool names the memory limit
     except Exception as exc:
         return "error", f"math-verify failed while {step}: {type(exc).__name__}: {exc}"[:300]
     except TimeoutException:
