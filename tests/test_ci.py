@@ -83,3 +83,44 @@ def test_strict_mode_is_set_for_the_tests() -> None:
     text = (ROOT / ".ci" / "run").read_text()
     assert "export REWARDLAB_STRICT_TESTS=1" in text.split("pip install -e")[0]
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+def test_strict_mode_turns_every_skip_into_a_failure(tmp_path: Path) -> None:
+    import sys
+
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(
+        "import pytest\n"
+        "def test_optional_package():\n"
+        "    pytest.importorskip('no_such_package_anywhere')\n"
+        "@pytest.mark.skipif(True, reason='tool missing')\n"
+        "def test_tool():\n"
+        "    pass\n"
+        "@pytest.mark.xfail(strict=True)\n"
+        "def test_known_bug():\n"
+        "    assert False\n"
+    )
+    module = tmp_path / "test_module_skip.py"
+    module.write_text("import pytest\npytest.importorskip('no_such_package_anywhere')\n")
+
+    def run(strict: bool, target: Path) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "REWARDLAB_STRICT_TESTS": "1" if strict else "0"}
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "conftest", "-q", "-p", "no:cacheprovider", "-rA", str(target)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    relaxed = run(False, tmp_path)
+    assert relaxed.returncode == 0, relaxed.stdout
+    assert "3 skipped, 1 xfailed" in relaxed.stdout
+    strict = run(True, probe)
+    assert strict.returncode == 1
+    assert strict.stdout.count("skipped, which REWARDLAB_STRICT_TESTS=1 does not allow") == 2, strict.stdout
+    assert "1 xfailed" in strict.stdout  # an expected failure is not a skip
+    collected = run(True, module)
+    assert collected.returncode != 0
+    assert "skipped, which REWARDLAB_STRICT_TESTS=1 does not allow" in collected.stdout, collected.stdout
