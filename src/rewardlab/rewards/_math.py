@@ -18,6 +18,8 @@ from rewardlab.rewards._answer import (
     find_boxes,
     hedge_reason,
     is_multi_valued,
+    malformed_reason,
+    read_mixed_number,
     refusal_reason,
     trailing_unit,
 )
@@ -49,7 +51,6 @@ _SCI = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[eE]\s*([-+]?\d+)(?![\w.])")
 _DECIMAL = re.compile(r"^\s*\\?\$?\s*([-+−]?\d+(?:\.\d+)?|[-+−]?\.\d+)\s*$")
 _PLAIN_NUMBER_TEXT = re.compile(r"^[\d\s.,/%+\-−]+$")
 _NUMBER_WITH_UNIT = re.compile(r"^\s*[$€£¥]?\s*([-−]?\d[\d,]*(?:\.\d+)?)\s*(?:[€£¥]|[a-zA-Zµ]{1,3}[²³]?)\s*$")
-_MIXED_NUMBER = re.compile(r"^\s*(\d+)\s+(\d+)\s*/\s*(\d+)\s*$")
 _MATHRM_E = re.compile(r"\\(?:mathrm|text|rm|operatorname)\s*\{\s*e\s*\}")
 _FACTORIAL = re.compile(r"(\d+)\s*!")
 _LONG_INTEGER = re.compile(rf"\d{{{MAX_INTEGER_DIGITS + 1},}}")
@@ -93,6 +94,27 @@ def _reference_facts(reference: Any) -> tuple[str | None, bool]:
 def _string_reference_facts(reference: str) -> tuple[str | None, bool]:
     ref = reference_text(reference)
     return ref, ref is not None and is_multi_valued(ref)
+
+
+def _read_numbers(text: str) -> tuple[str, str | None]:
+    """A mixed number read by the one policy (`read_mixed_number`): its exact value as LaTeX,
+    or the reason it has none. Any other text is returned unchanged."""
+    mixed = read_mixed_number(text)
+    if mixed is None:
+        return text, None
+    if mixed.value is None:
+        return text, mixed.problem
+    return mixed.latex(), None
+
+
+@functools.lru_cache(maxsize=4096)
+def _reference_problem(reference: str, ref: str) -> tuple[str, str | None]:
+    """The reference answer to compare with, or why the sample abstains (malformed, or a number with no value)."""
+    broken = malformed_reason(reference)
+    if broken is not None:
+        return ref, f"reference is malformed ({broken}): {reference[:60]!r}"
+    text, problem = _read_numbers(ref)
+    return text, (f"reference {ref[:60]!r} has no value: {problem}" if problem else None)
 
 
 def _as_integer(text: str) -> int | None:
@@ -204,9 +226,7 @@ def _latex_scientific(text: str) -> str:
     # math-verify reads 1.5e3 as 1.5*e*3; the notation means 1.5 x 10^3.
     text = _SCI.sub(lambda m: f"{m.group(1)}\\times 10^{{{m.group(2)}}}", text)
     # math-verify cannot parse \mathrm{e} (Euler's number in upright type) and drops the rest.
-    text = _MATHRM_E.sub("e", text)
-    # A mixed number "1 1/2" is 3/2; math-verify reads "1\frac{1}{2}" so, but not the plain form.
-    return _MIXED_NUMBER.sub(lambda m: f"{m.group(1)}\\frac{{{m.group(2)}}}{{{m.group(3)}}}", text)
+    return _MATHRM_E.sub("e", text)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -317,6 +337,10 @@ def math_reward(
         if ref is None:
             scores[i] = Score.abstain("no reference")
             continue
+        ref, ref_problem = _reference_problem(str(sample.reference), ref)
+        if ref_problem is not None:
+            scores[i] = Score.abstain(ref_problem)
+            continue
         completion = sample.completion_text
         answer = extract_final_answer(completion, several_values=reference_multi)
         refused = refusal_reason(answer)
@@ -330,17 +354,21 @@ def math_reward(
         if answer.text is None:
             scores[i] = Score.ok(0.0, reason="no final answer found")
             continue
-        conflict = unit_conflict(answer.text, ref)
+        text, no_value = _read_numbers(answer.text)
+        if no_value is not None:
+            scores[i] = Score.ok(0.0, reason=f"{no_value} ({_describe(answer)})")
+            continue
+        conflict = unit_conflict(text, ref)
         if conflict is not None:
             scores[i] = Score.ok(0.0, reason=f"{conflict} ({_describe(answer)})")
             continue
-        quick = _plain_number_verdict(answer.text, ref, float_rounding)
+        quick = _plain_number_verdict(text, ref, float_rounding)
         if quick is None:
-            quick = _word_answer_verdict(answer.text, ref)
+            quick = _word_answer_verdict(text, ref)
         if quick is not None:
             scores[i] = Score.ok(float(quick), reason=_describe(answer))
             continue
-        bad = pathological(answer.text)
+        bad = pathological(text)
         if bad is not None:
             scores[i] = Score.ok(0.0, reason=f"refused: {bad} in {_describe(answer)}")
             continue
@@ -348,7 +376,7 @@ def math_reward(
         if ref_refused is not None:
             scores[i] = Score.abstain(f"reference refused: {ref_refused}")
             continue
-        jobs.append((i, answer.text, ref, answer))
+        jobs.append((i, text, ref, answer))
     if jobs:
         results = pool.map(
             verify_answer,
