@@ -69,7 +69,7 @@ def test_the_reward_scores_the_whole_value_and_never_a_part(pool, case: tuple[st
 
 @pytest.mark.parametrize(
     "reference",
-    ["\\boxed{5", "\\fbox{ \\frac{1}{2}", "\\frac{1}{2", "x}", "}}}{{{", "The answer is \\boxed{3} and {4"],
+    ["\\boxed{5", "\\fbox{ \\frac{1}{2}", "\\frac{1}{2", "x}", "}}}{{{", "So \\boxed{3}. Then \\boxed{4"],
 )
 def test_malformed_references_abstain_with_the_reason(pool, reference: str) -> None:
     assert malformed_reason(reference)
@@ -80,6 +80,13 @@ def test_malformed_references_abstain_with_the_reason(pool, reference: str) -> N
 @pytest.mark.parametrize("reference", ["\\{1, 2\\}", "\\boxed{\\frac{3}{4}}", "#### 18", "\\left\\{ x \\right\\}"])
 def test_well_formed_references_are_not_flagged(reference: str) -> None:
     assert malformed_reason(reference) is None
+
+
+def test_prose_around_a_closed_box_is_not_checked(pool) -> None:
+    # a worked solution: only the boxed answer is read, so a stray brace in the prose does not matter
+    reference = "Let {a_n} be the terms; so the sum is \\boxed{12} (with { unclosed in prose)"
+    score = rewardlab.load("math").score([Sample(completion="\\boxed{12}", reference=reference)], pool=pool)[0]
+    assert score.status is Status.OK and score.value == 1.0
 
 
 # Rows of Math-Verify's newer tests where rewardlab's label differs on purpose (docs/math.md and

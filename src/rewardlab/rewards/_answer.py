@@ -740,11 +740,8 @@ def is_mixed_number(text: str) -> bool:
 
 
 # -- malformed references ------------------------------------------------------------
-def malformed_reason(text: str) -> str | None:
-    """Why a reference answer is itself malformed (an unclosed ``\\boxed{``, unbalanced braces), or ``None``.
-
-    A malformed reference is not guessed at: the sample abstains with this reason.
-    """
+def unclosed_box(text: str) -> str | None:
+    """``unclosed \\boxed{`` when a box command in ``text`` opens a group that never closes, else ``None``."""
     for command in _BOX_COMMANDS:
         start = text.find(command)
         while start != -1:
@@ -754,6 +751,17 @@ def malformed_reason(text: str) -> str | None:
             if j < len(text) and text[j] == "{" and _balanced(text, j) is None:
                 return f"unclosed {command}{{"
             start = text.find(command, j)
+    return None
+
+
+def malformed_reason(text: str) -> str | None:
+    """Why a reference answer is itself malformed (an unclosed ``\\boxed{``, unbalanced braces), or ``None``.
+
+    A malformed reference is not guessed at: the sample abstains with this reason.
+    """
+    unclosed = unclosed_box(text)
+    if unclosed is not None:
+        return unclosed
     depth = 0
     i = 0
     while i < len(text):

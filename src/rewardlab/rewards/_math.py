@@ -22,6 +22,7 @@ from rewardlab.rewards._answer import (
     read_mixed_number,
     refusal_reason,
     trailing_unit,
+    unclosed_box,
 )
 
 DEFAULT_TIMEOUT_S = 6.0
@@ -109,8 +110,13 @@ def _read_numbers(text: str) -> tuple[str, str | None]:
 
 @functools.lru_cache(maxsize=4096)
 def _reference_problem(reference: str, ref: str) -> tuple[str, str | None]:
-    """The reference answer to compare with, or why the sample abstains (malformed, or a number with no value)."""
-    broken = malformed_reason(reference)
+    """The reference answer to compare with, or why the sample abstains (malformed, or a number with no value).
+
+    ``reference`` is the field as given (a box anywhere in it must close); ``ref`` the
+    answer read from it (its braces must balance; prose around a boxed answer in a
+    worked solution is not checked).
+    """
+    broken = unclosed_box(reference) or malformed_reason(ref)
     if broken is not None:
         return ref, f"reference is malformed ({broken}): {reference[:60]!r}"
     text, problem = _read_numbers(ref)
@@ -314,9 +320,15 @@ def math_reward(
     without sympy when the verdict is
     certain (equal, or apart by more than ``10**-float_rounding``).
 
+    **Mixed numbers** (``4 4/9``, ``-4 4/9``, ``1 000 4/9``, ``4 4/9%``,
+    ``4\\frac{4}{9}``) are read whole, on both sides; one whose fraction part is
+    not proper (``11 6/6``) has no value: 0 as an answer, ``abstain`` as a
+    reference (see `read_mixed_number`).
+
     **Reference.** Plain (``3/4``) or LaTeX, boxed or not; a GSM8K-style
-    ``... #### 18`` uses what follows ``####``. An unparsable reference gives
-    ``abstain``, never a 0.
+    ``... #### 18`` uses what follows ``####``. An unparsable or malformed
+    reference (an unclosed ``\\boxed{``, unbalanced braces) gives ``abstain``
+    with the reason, never a 0.
 
     **Cost.** Extraction and hedge checks are linear scans in the calling
     process; parsing and verification run in the runtime's worker processes
@@ -337,7 +349,8 @@ def math_reward(
         if ref is None:
             scores[i] = Score.abstain("no reference")
             continue
-        ref, ref_problem = _reference_problem(str(sample.reference), ref)
+        raw = sample.reference[0] if isinstance(sample.reference, (list, tuple)) else sample.reference
+        ref, ref_problem = _reference_problem(str(raw), ref)
         if ref_problem is not None:
             scores[i] = Score.abstain(ref_problem)
             continue
