@@ -161,6 +161,15 @@ ROWS = [
         0.0,
         "dict.items(value) reads the storage; an instance attribute named items is never called",
     ),
+    Row(
+        "class-equal-to-counter-by-metaclass",
+        "class Meta(type):\n    def __eq__(cls, other): return True\n    __hash__ = type.__hash__\n"
+        "class Fake(metaclass=Meta):\n    data = {'a': 2, 'b': 1, 'c': 1}\n"
+        "def f(xs):\n    return Fake()",
+        ("assert f('abca') == {'a': 2, 'b': 1, 'c': 1}",),
+        0.0,
+        "the container classes are recognised by identity, not by == on the class",
+    ),
     # -- setup code runs, every statement (MBPP 367 and 927 build trees in test_setup_code)
     Row(
         "mbpp-setup-builds-objects",

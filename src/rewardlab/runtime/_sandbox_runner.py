@@ -169,11 +169,12 @@ def _is_named_tuple_class(kind):
 
 def _stdlib_container_data(value, kind):
     """``(tag, plain data)`` for a standard-library container, ``None`` for anything else."""
-    if kind in _DICT_CONTAINERS:
+    # identity, not `in`: a metaclass can make a class compare equal to Counter
+    if any(kind is known for known in _DICT_CONTAINERS):
         return None, dict(dict.items(value))
     if kind is collections.deque:
         return "$deque", list(collections.deque.__iter__(value))
-    if kind in _WRAPPERS:
+    if any(kind is known for known in _WRAPPERS):
         return None, value.data  # encoded by the same rules, so only plain data passes
     if issubclass(kind, tuple) and _is_named_tuple_class(kind):
         return None, tuple(tuple.__iter__(value))
