@@ -63,6 +63,11 @@ def _sentence(kind: str, options: dict[str, Any], text: str, refs: list[str]) ->
 
 _METRIC_LOCK = threading.Lock()
 
+
+def _unit(score: float) -> float:
+    """A 0-100 library score as a value in [0, 1] (sacrebleu's 100 can land at 100.00000000000004)."""
+    return min(1.0, max(0.0, score / 100.0))
+
 Tokenize = Literal["13a", "none", "intl", "char", "zh", "ja-mecab", "ko-mecab", "flores101", "flores200"]
 
 
@@ -97,7 +102,7 @@ def bleu(
     result, signature = _sentence("bleu", options, text, refs)
     components = {f"precision_{i + 1}": p / 100.0 for i, p in enumerate(result.precisions)}
     components["brevity_penalty"] = result.bp
-    return Score.ok(result.score / 100.0, components=components, reason=f"sacrebleu {signature}")
+    return Score.ok(_unit(result.score), components=components, reason=f"sacrebleu {signature}")
 
 
 @reward(name="chrf", range=(0.0, 1.0))
@@ -130,7 +135,7 @@ def chrf(
         "eps_smoothing": eps_smoothing,
     }
     result, signature = _sentence("chrf", options, text, refs)
-    return Score.ok(result.score / 100.0, reason=f"sacrebleu {signature}")
+    return Score.ok(_unit(result.score), reason=f"sacrebleu {signature}")
 
 
 @reward(name="ter", range=(0.0, 1.0))
