@@ -1,4 +1,4 @@
-"""GUI grounding rewards in the style of GUI-G² (Tang et al., 2025, "GUI-G²: Gaussian Reward Modeling for GUI Grounding").
+"""GUI grounding rewards after GUI-G² (Tang et al., 2025, "GUI-G²: Gaussian Reward Modeling for GUI Grounding").
 
 The target element is a box ``[x1, y1, x2, y2]``; it is modelled as a Gaussian
 centred on the box with standard deviations ``sigma_scale`` times its width and
@@ -110,7 +110,7 @@ def parse_coordinates(text: str) -> list[tuple[float, ...]]:
     return found
 
 
-def _reference_box(reference: Any) -> tuple[float, float, float, float]:
+def reference_box(reference: Any) -> tuple[float, float, float, float]:
     value = reference
     if isinstance(value, str):
         try:
@@ -187,7 +187,7 @@ def _prepare(
     screen = _screen(sample, size_field)
     ref_system = reference_coordinates or coordinates
     try:
-        ref_box = _reference_box(sample.reference)
+        ref_box = reference_box(sample.reference)
         if _outside(ref_box, _bounds(ref_system, screen)):
             raise CoordinateError(f"reference box {list(ref_box)} lies outside the screen")
         common = _to_common(ref_box, ref_system, coordinates, screen)

@@ -81,7 +81,7 @@ def build_instructions(instruction_ids: Any, kwargs_list: Any, prompt: str) -> l
     if not isinstance(kwargs_list, Sequence) or len(kwargs_list) != len(instruction_ids):
         raise IfevalRowError("kwargs must be a list with one mapping per instruction")
     built = []
-    for instruction_id, kwargs in zip(instruction_ids, kwargs_list):
+    for instruction_id, kwargs in zip(instruction_ids, kwargs_list, strict=True):
         cls = registry.get(str(instruction_id))
         if cls is None:
             raise IfevalRowError(f"unknown instruction {instruction_id!r}")
@@ -166,12 +166,12 @@ def ifeval(
         found = next((line.strip() for line in lines if "Resource" in line), "an NLTK resource is missing")
         return Score.error(f"NLTK data not installed ({found}); install it with: python -m nltk.downloader punkt_tab")
     components: dict[str, float] = {}
-    for (instruction_id, _), ok in zip(built, verdicts):
+    for (instruction_id, _), ok in zip(built, verdicts, strict=True):
         key, n = instruction_id, 2
         while key in components:
             key, n = f"{instruction_id}#{n}", n + 1
         components[key] = float(ok)
-    failed = [i for (i, _), ok in zip(built, verdicts) if not ok]
+    failed = [i for (i, _), ok in zip(built, verdicts, strict=True) if not ok]
     value = sum(verdicts) / len(verdicts) if aggregate == "fraction" else float(all(verdicts))
     reason = f"not followed: {', '.join(failed)}" if failed else ""
     return Score.ok(value, components=components, reason=reason[:500])

@@ -68,6 +68,7 @@ def _unit(score: float) -> float:
     """A 0-100 library score as a value in [0, 1] (sacrebleu's 100 can land at 100.00000000000004)."""
     return min(1.0, max(0.0, score / 100.0))
 
+
 Tokenize = Literal["13a", "none", "intl", "char", "zh", "ja-mecab", "ko-mecab", "flores101", "flores200"]
 
 

@@ -27,7 +27,7 @@ import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score
@@ -72,7 +72,7 @@ def values_equal(expected: Any, got: Any, *, tolerance: float = 0.0, ignore_case
         )
     if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)):
         return len(expected) == len(got) and all(
-            values_equal(a, b, tolerance=tolerance, ignore_case=ignore_case) for a, b in zip(expected, got)
+            values_equal(a, b, tolerance=tolerance, ignore_case=ignore_case) for a, b in zip(expected, got, strict=True)
         )
     return False
 
@@ -179,7 +179,7 @@ def _assign(quality: list[list[float]]) -> list[tuple[int, int]]:
     optimize = require("scipy.optimize", extra="tools", reward="tool_call")
     np = require("numpy", extra="tools", reward="tool_call")
     rows, cols = optimize.linear_sum_assignment(np.asarray(quality, dtype=float), maximize=True)
-    return [(int(r), int(c)) for r, c in zip(rows, cols)]
+    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True)]
 
 
 @reward(name="tool_call", range=(0.0, 1.0))
@@ -254,7 +254,7 @@ def tool_call(
         [_pair_parts(r, p, numeric_tolerance, ignore_case) if valid[i] else (0.0, 0.0, 0.0) for r in refs]
         for i, p in enumerate(preds)
     ]
-    quality = [[sum(w * x for w, x in zip(weights, cell)) / total_weight for cell in row] for row in parts]
+    quality = [[sum(w * x for w, x in zip(weights, cell, strict=True)) / total_weight for cell in row] for row in parts]
     pairs = [(i, j) for i, j in _assign(quality) if quality[i][j] > 0]
     size = max(len(preds), len(refs))
     if size == 0:

@@ -231,11 +231,9 @@ def _from_python(text: str) -> list[ToolCall] | None:
             module = ast.parse(body, mode="exec")
         except (SyntaxError, RecursionError, ValueError, MemoryError) as exc:
             raise ToolParseError(f"not a Python call: {exc}") from None
-        exprs = []
-        for stmt in module.body:
-            if not isinstance(stmt, ast.Expr):
-                raise ToolParseError("only calls may appear, one per line")
-            exprs.append(stmt.value)
+        if not all(isinstance(stmt, ast.Expr) for stmt in module.body):
+            raise ToolParseError("only calls may appear, one per line") from None
+        exprs = [stmt.value for stmt in module.body if isinstance(stmt, ast.Expr)]
     if len(exprs) > MAX_CALLS:
         raise ToolParseError(f"more than {MAX_CALLS} calls")
     return [_call_from_ast(e) for e in exprs]
