@@ -38,7 +38,7 @@ MAX_CANDIDATES = 64
 
 Coordinates = Literal["pixel", "normalized", "normalized_1000"]
 
-_NUM = r"[-+]?\d+(?:\.\d+)?"
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _GROUP = re.compile(
     rf"[\(\[]\s*({_NUM})\s*,\s*({_NUM})\s*(?:,\s*({_NUM})\s*,\s*({_NUM})\s*)?[\)\]]",
 )
