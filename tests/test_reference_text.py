@@ -22,7 +22,8 @@ PAIRS = [
         "It is a guide to action which ensures that the military always obeys the commands of the party.",
         [
             "It is a guide to action that ensures that the military will forever heed Party commands.",
-            "It is the guiding principle which guarantees the military forces always being under the command of the Party.",
+            "It is the guiding principle which guarantees the military forces always being under the command of "
+            "the Party.",
         ],
     ),
     ("Das Haus ist klein.", ["The house is small."]),
@@ -239,3 +240,23 @@ def test_optional_libraries_stay_out_of_import_and_load() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_model_reward_stays_in_the_calling_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A resident reward is not shipped to capped worker processes, even with --workers."""
+    import json
+
+    assert rewardlab.load("embedding_similarity").resident
+    assert rewardlab.load("embedding_similarity", batch_size=8).resident  # kept when parameters change
+    data, out = tmp_path / "rows.jsonl", tmp_path / "scored.jsonl"
+    rows = [{"completion": "A cat sits on the mat.", "reference": "The cat is on the mat."}] * 3
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = subprocess.run(
+        [sys.executable, "-m", "rewardlab", "score", str(data), "-r", "embedding_similarity", "-o", str(out),
+         "--workers", "2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    scored = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["reward_status"] for r in scored] == ["ok"] * 3
+    assert all(r["reward"] > 0.6 for r in scored)

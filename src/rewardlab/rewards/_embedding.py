@@ -47,7 +47,7 @@ def load_embedding_model(model: str | None = None, device: str = "cpu") -> Any:
         return _load(str(model or default_model_path()), device)
 
 
-@reward(name="embedding_similarity", range=(0.0, 1.0), batched=True)
+@reward(name="embedding_similarity", range=(0.0, 1.0), batched=True, resident=True)
 def embedding_similarity(
     samples: list[Sample],
     *,
