@@ -130,7 +130,7 @@ def _text(value: Any) -> str:
     return Sample(completion=value).completion_text if value is not None else ""
 
 
-TASK_FIELDS = ("test", "tests", "calls", "io", "entry_point", "db", "db_id", "task")
+TASK_FIELDS: tuple[str, ...] = ("test", "tests", "calls", "io", "entry_point", "db", "db_id", "task")
 TASK_FIELDS += ("tools", "instruction_id_list", "kwargs", "image_size")
 """Row fields that define the task itself: rows differing in them are probed separately."""
 

@@ -48,7 +48,7 @@ def instruction_registry() -> dict[str, Any]:
     global _REGISTRY
     with _LOCK:
         if _REGISTRY is None:
-            nltk = require("nltk", extra="ifeval", reward="ifeval")
+            nltk: Any = require("nltk", extra="ifeval", reward="ifeval")
             langdetect = require("langdetect", extra="ifeval", reward="ifeval")
             real_download = nltk.download
             nltk.download = lambda *args, **kwargs: False
