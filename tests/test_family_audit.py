@@ -161,3 +161,53 @@ def test_cli_audit_runs_on_each_family(name: str, tmp_path: Path) -> None:
     assert doc["verdict"]["passed"] is True
     family = {p.name for p in list_probes(name)} - {p.name for p in list_probes("exact_match")}
     assert family and family <= {p["name"] for p in doc["probes"]}
+
+
+# -- ordinary rewards: signatures and composition ----------------------------------------------
+
+PARAMS = {
+    "tool_call": {"order_weight": 0.25, "formats": ["hermes", "json"], "efficiency": True, "numeric_tolerance": 0.01},
+    "bleu": {"tokenize": "intl", "smooth_method": "floor", "smooth_value": 0.1},
+    "chrf": {"word_order": 2},
+    "ter": {"normalized": True},
+    "rouge": {"rouge_type": "rouge2", "use_stemmer": True, "measure": "recall"},
+    "embedding_similarity": {"batch_size": 16},
+    "ifeval": {"mode": "loose", "aggregate": "all"},
+    "qa_f1": {"answer_source": "tag", "format_score": 0.1},
+    "qa_em": {"multiple_answers": "last"},
+    "gui_point": {"coordinates": "normalized_1000", "reference_coordinates": "pixel", "sigma_scale": 0.3},
+    "gui_box": {"coordinates": "normalized", "size_field": "screen"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_signature_round_trip(name: str) -> None:
+    reward = rewardlab.load(name, **PARAMS[name])
+    again = rewardlab.load(reward.signature)
+    assert again.params == reward.params
+    assert again.signature == reward.signature
+    assert reward.description and reward.range == (0.0, 1.0)
+
+
+def test_new_families_compose() -> None:
+    gated = rewardlab.load(
+        {"gate": {"reward": "format", "params": {"tags": ["answer"]}}, "then": {"reward": "qa_f1"}, "otherwise": 0.0}
+    )
+    assert gated.score_one({"completion": "<answer>Paris</answer>", "reference": "Paris"}).value == 1.0
+    assert gated.score_one({"completion": "Final answer: Paris", "reference": "Paris"}).value == 0.0
+    routed = rewardlab.load(
+        {
+            "route": "task",
+            "routes": {"qa": {"reward": "qa_em"}, "gui": {"reward": "gui_point"}, "text": {"reward": "bleu"}},
+        }
+    )
+    rows = [
+        {"task": "qa", "completion": "<answer>Paris</answer>", "reference": "Paris"},
+        {"task": "gui", "completion": "(200, 230)", "reference": [100, 200, 300, 260]},
+        {"task": "text", "completion": "The cat sat on the mat.", "reference": "The cat sat on the mat."},
+    ]
+    assert [s.value for s in routed.score(rows)] == [1.0, 1.0, 1.0]
+    summed = rewardlab.load({"combine": "mean", "terms": [{"reward": "qa_f1"}, {"reward": "qa_em"}]})
+    partial = summed.score_one({"completion": "<answer>Paris France</answer>", "reference": "Paris"})
+    assert partial.value == pytest.approx((2 / 3 + 0.0) / 2)
+    assert set(partial.components) >= {"qa_f1", "qa_em"}
