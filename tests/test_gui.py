@@ -27,6 +27,8 @@ ROWS = [
     ("point-centre-action", "gui_point", {}, "click(200, 230)", BOX, {}, 1.0),
     ("point-centre-brackets", "gui_point", {}, "I will click [200, 230].", BOX, {}, 1.0),
     ("point-json-xy", "gui_point", {}, '{"x": 200, "y": 230}', BOX, {}, 1.0),
+    ("point-pyautogui", "gui_point", {}, "pyautogui.click(x=200, y=230)", BOX, {}, 1.0),
+    ("point-ui-tars", "gui_point", {}, "Action: click(start_box='(200,230)')", BOX, {}, 1.0),
     ("point-json-action", "gui_point", {}, '```json\n{"action": "click", "coordinate": [200, 230]}\n```', BOX, {}, 1.0),
     ("point-edge", "gui_point", {}, "(300, 230)", BOX, {}, EDGE),
     ("point-corner", "gui_point", {}, "(300, 260)", BOX, {}, gauss(0.5, 0.5)),

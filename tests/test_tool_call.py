@@ -174,6 +174,8 @@ ROWS = [
     ("one-of-two-missing", hermes(WEATHER), TWO, {}, 0.5),
     ("no-call-expected-none-made", json.dumps({"tool_calls": []}), [], {}, 1.0),
     ("no-call-expected-one-made", hermes(WEATHER), [], {}, 0.0),
+    ("no-call-expected-plain-answer", "It is sunny in Paris today.", [], {}, 1.0),
+    ("no-call-expected-broken-call", '<tool_call>{"name": "get_weather"', [], {}, 0.0),
     # adversarial: a list padded with every tool earns only its share of the matched call
     ("padded-with-every-tool", hermes(*EVERY_TOOL), [WEATHER], {"check_schema": False}, 0.25),
     ("padded-with-every-tool-schema", hermes(*EVERY_TOOL), [WEATHER], {}, 0.25),

@@ -13,7 +13,7 @@ height, so a small icon demands precision and a wide text field forgives.
   so a box around the whole screen earns little.
 
 Coordinates are read from ``(x, y)``, ``[x, y]``, ``[x1, y1, x2, y2]``, ``(x1, y1,
-x2, y2)`` and JSON (``{"x": .., "y": ..}``, ``{"point": [..]}``, ``{"bbox": [..]}``).
+x2, y2)``, ``x=.., y=..`` (pyautogui style) and JSON (``{"x": .., "y": ..}``, ``{"point": [..]}``, ``{"bbox": [..]}``).
 A completion naming several different places (a click spray) commits to none
 and scores 0; so does any coordinate outside the screen.
 """
@@ -42,6 +42,7 @@ _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _GROUP = re.compile(
     rf"[\(\[]\s*({_NUM})\s*,\s*({_NUM})\s*(?:,\s*({_NUM})\s*,\s*({_NUM})\s*)?[\)\]]",
 )
+_KEYWORD_POINT = re.compile(rf"\bx\s*[=:]\s*({_NUM})\s*,\s*y\s*[=:]\s*({_NUM})", re.IGNORECASE)
 _POINT_KEYS = ("point", "coordinate", "coordinates", "click", "position", "point_2d")
 _BOX_KEYS = ("bbox", "box", "bbox_2d", "rect")
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
@@ -102,12 +103,13 @@ def parse_coordinates(text: str) -> list[tuple[float, ...]]:
             return _from_json(json.loads(body))
         except (json.JSONDecodeError, RecursionError):
             pass
-    found: list[tuple[float, ...]] = []
-    for m in _GROUP.finditer(visible):
-        found.append(tuple(float(g) for g in m.groups() if g is not None))
-        if len(found) > MAX_CANDIDATES:
-            break
-    return found
+    hits: list[tuple[int, tuple[float, ...]]] = []
+    for pattern in (_GROUP, _KEYWORD_POINT):
+        for m in pattern.finditer(visible):
+            hits.append((m.start(), tuple(float(g) for g in m.groups() if g is not None)))
+            if len(hits) > MAX_CANDIDATES:
+                break
+    return [coords for _, coords in sorted(hits)]
 
 
 def reference_box(reference: Any) -> tuple[float, float, float, float]:

@@ -35,6 +35,7 @@ from rewardlab.rewards._optional import MissingExtra, require
 from rewardlab.rewards._tool_parse import (
     ALL_FORMATS,
     CallFormat,
+    NoToolCall,
     ToolCall,
     ToolParseError,
     parse_reference_calls,
@@ -211,6 +212,9 @@ def tool_call(
     total is divided by ``max(predicted, reference)``: surplus calls (a list
     padded with every tool) dilute the credit as much as missing ones.
 
+    A reference of no calls (``[]``) is met by a completion that makes none
+    (a plain answer, or ``"tool_calls": []``).
+
     ``order_weight`` mixes in credit for calling in the reference order;
     ``efficiency`` multiplies by OTC's tool-use coefficient (see `otc_efficiency`).
     An unreadable completion scores 0 with the reason.
@@ -239,6 +243,10 @@ def tool_call(
             return Score.abstain(f"{tools_field!r} is not a list of tool schemas: {exc}"[:300])
     try:
         preds = parse_tool_calls(sample.completion, formats=tuple(formats) if formats else ALL_FORMATS)
+    except NoToolCall:
+        if not refs:  # no call needed, none made: a plain answer is the right behaviour
+            return Score.ok(1.0, components={"format": 1.0, "calls": 0.0, "reference_calls": 0.0})
+        return Score.ok(0.0, components={"format": 0.0}, reason="no readable tool call: no tool call found")
     except ToolParseError as exc:
         return Score.ok(0.0, components={"format": 0.0}, reason=f"no readable tool call: {exc}")
 

@@ -49,6 +49,10 @@ class ToolParseError(ValueError):
     """The text holds something call-shaped that cannot be read as calls."""
 
 
+class NoToolCall(ToolParseError):
+    """The text holds nothing call-shaped at all (a plain answer)."""
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """One tool call: a function name and its arguments.
@@ -279,7 +283,7 @@ def parse_tool_calls(completion: Any, *, formats: Sequence[CallFormat] = ALL_FOR
             if len(found) > MAX_CALLS:
                 raise ToolParseError(f"more than {MAX_CALLS} calls")
             return found
-    raise ToolParseError("no tool call found")
+    raise NoToolCall("no tool call found")
 
 
 def parse_reference_calls(reference: Any) -> list[ToolCall]:
