@@ -358,6 +358,8 @@ REWARD_ROWS = [
     ),
     ("unexpected-argument", "text", ["punctuation:no_comma"], [{"colour": "red"}], Status.ABSTAIN),
     ("ids-as-string", "text", "punctuation:no_comma", [{}], Status.ABSTAIN),
+    ("json-text-fields", "no commas here", '["punctuation:no_comma"]', "[{}]", 1.0),
+    ("bad-json-text", "text", '["punctuation:no_comma"', "[{}]", Status.ABSTAIN),
 ]
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -67,6 +68,16 @@ class IfevalRowError(ValueError):
     """The row's instruction list or arguments cannot be used."""
 
 
+def _decoded(value: Any) -> Any:
+    """A list stored as JSON text (JSONL and Parquet exports often do) as the list."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise IfevalRowError(f"not valid JSON: {exc}") from None
+    return value
+
+
 def build_instructions(instruction_ids: Any, kwargs_list: Any, prompt: str) -> list[tuple[str, Any]]:
     """The checker objects for a row, built the way lm-eval's ``test_instruction_following_*`` build them.
 
@@ -74,6 +85,7 @@ def build_instructions(instruction_ids: Any, kwargs_list: Any, prompt: str) -> l
         IfevalRowError: unknown id, list lengths differ, or arguments missing or wrong.
     """
     registry = instruction_registry()
+    instruction_ids, kwargs_list = _decoded(instruction_ids), _decoded(kwargs_list)
     if isinstance(instruction_ids, str) or not isinstance(instruction_ids, Sequence) or not instruction_ids:
         raise IfevalRowError("instruction_id_list must be a non-empty list of instruction ids")
     if kwargs_list is None:
@@ -142,7 +154,8 @@ def ifeval(
 
     The row lists instruction ids in ``instruction_id_list`` (e.g.
     ``"detectable_format:title"``, ``"length_constraints:number_words"``) and
-    their arguments in ``kwargs`` (one mapping each), as in the IFEval data.
+    their arguments in ``kwargs`` (one mapping each), as in the IFEval data
+    (either may also be JSON text).
     ``mode="strict"`` checks the response as is; ``"loose"`` also accepts it
     without its first or last line or without ``*`` (IFEval's loose accuracy).
     ``aggregate="fraction"`` is the instruction-level score, ``"all"`` the
