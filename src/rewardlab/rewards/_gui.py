@@ -136,6 +136,11 @@ def _screen(sample: Sample, size_field: str) -> tuple[float, float] | None:
     if raw is None:
         w, h = sample.get("width"), sample.get("height")
         raw = [w, h] if w is not None and h is not None else None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            return None
     if isinstance(raw, Mapping):
         raw = [raw.get("width"), raw.get("height")]
     numbers = _numbers(raw)
