@@ -326,7 +326,8 @@ def score_file(
     pool = (WorkerPool(workers, timeout=timeout) if timeout else WorkerPool(workers)) if isolated else None
     if pool is not None:
         pool.start(warm=reward.worker_modules)  # worker start-up overlaps reading the first batch
-    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated else None
+    in_workers = workers > 1 and not isolated and not reward.resident  # a model stays in this process
+    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if in_workers else None
     rows = _skip_done(
         itertools.islice(iter_raw_rows(path), limit),
         path,

@@ -43,6 +43,9 @@ class Reward:
     description: str
     isolated: bool = False
     """True when scoring uses the runtime's worker processes (callers then pass a pool, not fork their own)."""
+    resident: bool = False
+    """True when the reward holds a model in memory: it is scored in the caller's process, loaded
+    once, and never shipped to worker processes (whose memory cap a model would break)."""
 
     @property
     def worker_modules(self) -> tuple[str, ...]:
@@ -251,8 +254,10 @@ class FunctionReward(Reward):
         isolated: bool,
         timeout: float | None,
         uses_pool: bool = False,
+        resident: bool = False,
     ) -> None:
         super().__init__(name, params, range=range, description=description)
+        self.resident = resident
         self.fn = fn
         self.declared = declared
         self.batched = batched
@@ -280,6 +285,7 @@ class FunctionReward(Reward):
             isolated=self._isolated_calls,
             timeout=self.timeout,
             uses_pool=self.uses_pool,
+            resident=self.resident,
         )
 
     @property
@@ -427,6 +433,7 @@ def reward(
     description: str | None = None,
     register: bool = True,
     uses_pool: bool = False,
+    resident: bool = False,
 ) -> Callable[[Callable[..., Any]], FunctionReward]: ...
 
 
@@ -442,6 +449,7 @@ def reward(
     description: str | None = None,
     register: bool = True,
     uses_pool: bool = False,
+    resident: bool = False,
 ) -> FunctionReward | Callable[[Callable[..., Any]], FunctionReward]:
     """Turn a scoring function into a registered, loadable `Reward`.
 
@@ -465,6 +473,8 @@ def reward(
             runtime: it is called in the caller's process with a ``pool``
             keyword argument (a `rewardlab.runtime.WorkerPool`), and is expected
             to give that work deadlines through ``pool.call``/``pool.map``.
+        resident: The reward holds a model: score it in the caller's process
+            (audits and score jobs do not ship it to worker processes).
 
     Example:
         >>> @reward(name="shouty")
@@ -507,6 +517,7 @@ def reward(
             isolated=isolated,
             timeout=timeout,
             uses_pool=uses_pool,
+            resident=resident,
         )
         built.__doc__ = func.__doc__
         if register:

@@ -52,7 +52,7 @@ class ScoreRunner:
         self._pool = pool
         # A stateful reward (running normalisation) must see every batch, in order, as one
         # object: copies in worker processes would each start from the parent's state.
-        self.in_process = in_process or reward.stateful or not _picklable(reward)
+        self.in_process = in_process or reward.resident or reward.stateful or not _picklable(reward)
         self.progress = progress
         self.label = label
         self.samples_scored = 0
