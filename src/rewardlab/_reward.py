@@ -25,7 +25,7 @@ import math
 import threading
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, Union, overload
 
@@ -41,6 +41,7 @@ PLACEMENTS: tuple[Placement, ...] = ("inline", "process", "resident")
 
 P = ParamSpec("P")
 R = TypeVar("R", bound="Reward")
+T = TypeVar("T")
 
 
 class RewardParamError(TypeError):
@@ -102,6 +103,8 @@ class Reward:
         batch = [as_sample(s) for s in samples]
         if not batch:
             return []
+        if self.runs_sync:
+            return drive(self.ascore_batch(batch, executor or pool))
         return _loop.run(self.ascore_batch(batch, executor or pool))
 
     async def ascore(
@@ -125,8 +128,19 @@ class Reward:
         signature = self.signature
         return [s if s.signature else s.with_signature(signature) for s in scores]
 
+    @property
+    def runs_sync(self) -> bool:
+        """True when scoring never waits on anything (plain sync functions, and composites of them).
+
+        `score` then runs the batch coroutine to its end in the caller's thread,
+        without a hand-off to the reward loop.
+        """
+        return False
+
     # -- to implement --------------------------------------------------------
     async def _ascore(self, samples: list[Sample], executor: Executor | None) -> list[Score]:
+        if self.runs_sync:
+            return self._score(samples, executor)
         return await _loop.in_thread(self._score, samples, executor)
 
     def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
@@ -200,6 +214,16 @@ class Reward:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"<Reward {self.name}({args})>"
+
+
+def drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (a `Reward.runs_sync` reward's batch) to its end, here."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return typing.cast(T, done.value)
+    coro.close()
+    raise RuntimeError("a reward declared runs_sync waited on something; it must not claim runs_sync")
 
 
 def format_param(value: Any) -> str:
@@ -381,6 +405,10 @@ class FunctionReward(Reward, Generic[P]):
             factory=self.factory,
             resources=self._resources,
         )
+
+    @property
+    def runs_sync(self) -> bool:
+        return self.placement != "process" and not self.factory and not self.is_async
 
     def origin(self) -> Any:
         strip = {"__main__": "", "__mp_main__": ""}

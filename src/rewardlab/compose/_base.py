@@ -156,6 +156,10 @@ class CompositeReward(Reward):
     def has_resources(self) -> bool:
         return any(child.has_resources for child in self.children)
 
+    @property
+    def runs_sync(self) -> bool:
+        return all(child.runs_sync for child in self.children)
+
     async def aclose(self) -> None:
         """Close every child."""
         await asyncio.gather(*(child.aclose() for child in self.children))
@@ -212,6 +216,14 @@ class CompositeReward(Reward):
             return await child.ascore_batch(samples, executor)
         except Exception as exc:
             return [Score.error(f"{type(exc).__name__}: {exc}"[:500])] * len(samples)
+
+    async def await_children(
+        self, jobs: Sequence[tuple[Reward, list[Sample]]], executor: Executor | None
+    ) -> list[list[Score]]:
+        """Score each ``(child, samples)`` job: concurrently, or one after another when none of them waits."""
+        if all(child.runs_sync for child, _ in jobs):
+            return [await self.await_child(child, samples, executor) for child, samples in jobs]
+        return list(await asyncio.gather(*(self.await_child(child, samples, executor) for child, samples in jobs)))
 
     @staticmethod
     def run_child(child: Reward, samples: list[Sample], pool: Any) -> list[Score]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -91,7 +90,7 @@ class Combination(CompositeReward):
 
     async def _ascore(self, samples: list[Sample], executor: Executor | None) -> list[Score]:
         # children run concurrently: a judge's requests overlap a verifier's workers
-        per_child = await asyncio.gather(*(self.await_child(child, samples, executor) for child in self.children))
+        per_child = await self.await_children([(child, samples) for child in self.children], executor)
         signature = self.signature  # set here once, so `score` need not copy every result to sign it
         return [self._combine_row([scores[i] for scores in per_child], signature) for i in range(len(samples))]
 
@@ -333,11 +332,8 @@ class Route(CompositeReward):
             else:
                 shown = "missing" if key is None else repr(key)
                 out[i] = Score.abstain(f"no route for {self.field}={shown} (routes: {', '.join(self.route_names)})")
-        routed = await asyncio.gather(
-            *(
-                self.await_child(self.children[index], [samples[i] for i in rows], executor)
-                for index, rows in assigned.items()
-            )
+        routed = await self.await_children(
+            [(self.children[index], [samples[i] for i in rows]) for index, rows in assigned.items()], executor
         )
         for (index, rows), scores in zip(assigned.items(), routed, strict=True):
             label = self.labels[index]
