@@ -137,7 +137,7 @@ def split_reference(raw: str, regex: re.Pattern[str] | None) -> tuple[str | None
         solution, _, answer = raw.rpartition(GSM8K_MARKER)
         return _DIGIT_COMMA.sub("", answer.strip()), _CALCULATOR.sub("", solution).strip() or None
     if "\\boxed" in raw or "\\fbox" in raw:
-        from rewardlab.rewards._answer import find_boxes
+        from rewardlab.rewards.math._answer import find_boxes
 
         boxes = find_boxes(raw)
         if boxes and boxes[-1][2].strip():

@@ -2,7 +2,7 @@
 
 Expected outputs never enter the sandbox. The sandbox returns what the calls
 returned (or what the program printed) as plain data, and the verdicts are
-computed here (see `rewardlab.rewards._code_tests`).
+computed here (see `rewardlab.rewards.code._code_tests`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Literal
 from rewardlab._reward import format_param, reward
 from rewardlab._types import Sample, Score
 from rewardlab._version import __version__
-from rewardlab.rewards._code_tests import (
+from rewardlab.rewards.code._code_tests import (
     MAX_CODE_CHARS,
     CallCheck,
     StdinCase,

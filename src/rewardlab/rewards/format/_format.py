@@ -6,7 +6,7 @@ import re
 
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score
-from rewardlab.rewards._text import Unit, measure_length
+from rewardlab.rewards.text._text import Unit, measure_length
 
 MAX_FORMAT_CHARS = 2_000_000
 """Completions longer than this are not scanned for tags; the regexes are
