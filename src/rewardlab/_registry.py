@@ -118,13 +118,17 @@ class Registry(Generic[T]):
         return sorted(known | {ep.name for ep in self._entry_points()})
 
     def all(self) -> list[T]:
-        """Every entry, by name, after loading every entry point of the group."""
+        """Every entry, in registration order, after loading every entry point of the group."""
         if not self._loaded_all:
             for ep in self._entry_points():
                 self._load_entry(ep)
             self._loaded_all = True
+        return self.items()
+
+    def items(self) -> list[T]:
+        """The entries registered so far, in registration order (no entry point is loaded)."""
         with self._lock:
-            return [self._items[n] for n in sorted(self._items)]
+            return list(self._items.values())
 
     def find(self, name: str) -> T | None:
         """The entry if it is registered already (no entry point is loaded)."""
@@ -162,7 +166,7 @@ def lookup(name: str) -> Any:
 
 def list_rewards() -> list[Any]:
     """Every registered reward (built-ins and entry points included), by name."""
-    return REWARDS.all()
+    return sorted(REWARDS.all(), key=lambda r: r.name)
 
 
 def list_names() -> list[str]:
