@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -84,10 +84,15 @@ def on_runtime_loop() -> bool:
     return _depth_of_current_thread() >= 0
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(awaitable: Awaitable[T]) -> T:
     """Run a reward coroutine to completion from sync code (any thread, inside a running loop too)."""
     loop = _loop_at(_depth_of_current_thread() + 1)
+    coro = awaitable if isinstance(awaitable, Coroutine) else _await(awaitable)
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable
 
 
 async def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import json
 import math
 import threading
 import types
 import typing
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, Union, overload
@@ -346,6 +348,17 @@ class _Setup:
         self.lock = threading.Lock()
         self.future: concurrent.futures.Future[Any] | None = None
         self.teardown: Callable[[], Any] | None = None
+        self.finalizer: weakref.finalize[Any, Any] | None = None
+
+
+def _close_unclosed(teardown: Callable[[], Any]) -> None:
+    """Teardown of a reward never closed by its owner, when it is collected or the interpreter exits."""
+    try:
+        result = teardown()
+        if inspect.isawaitable(result):
+            _loop.run(result)
+    except Exception:  # nothing is left to report to at that point
+        pass
 
 
 class FunctionReward(Reward, Generic[P]):
@@ -410,6 +423,11 @@ class FunctionReward(Reward, Generic[P]):
     def runs_sync(self) -> bool:
         return self.placement != "process" and not self.factory and not self.is_async
 
+    def get_signature(self) -> Signature:
+        """Name, parameters and version; a parameter named ``backend`` or ``model`` is shown as that field."""
+        fields = {k: v for k in ("backend", "model") if isinstance(v := self.params.get(k), str)}
+        return Signature(self.name, self.params, **fields)
+
     def origin(self) -> Any:
         strip = {"__main__": "", "__mp_main__": ""}
         return (strip.get(self.fn.__module__, self.fn.__module__), self.fn.__qualname__)
@@ -453,7 +471,7 @@ class FunctionReward(Reward, Generic[P]):
                 with _suppress_stop():
                     await agen.__anext__()
 
-            self._setup.teardown = finish_async
+            self._set_teardown(finish_async)
             return scorer
         if inspect.isgeneratorfunction(self.fn):
             gen = self.fn(**params)
@@ -463,15 +481,21 @@ class FunctionReward(Reward, Generic[P]):
                 with _suppress_stop():
                     next(gen)
 
-            self._setup.teardown = finish
+            self._set_teardown(finish)
             return scorer
         if inspect.iscoroutinefunction(self.fn):
             scorer = await self.fn(**params)
         else:
             scorer = await _loop.in_thread(lambda: self.fn(**params))
         closer = getattr(scorer, "aclose", None) or getattr(scorer, "close", None)
-        self._setup.teardown = closer if callable(closer) else None
+        if callable(closer):
+            self._set_teardown(closer)
         return scorer
+
+    def _set_teardown(self, teardown: Callable[[], Any]) -> None:
+        self._setup.teardown = teardown
+        # an owner that never calls close() still gets its sandboxes and clients released
+        self._setup.finalizer = weakref.finalize(self, _close_unclosed, teardown)
 
     async def _scorer(self) -> Any:
         """The scoring function: ``fn`` itself, or what the factory built (built on first use)."""
@@ -498,10 +522,14 @@ class FunctionReward(Reward, Generic[P]):
         setup = self._setup
         with setup.lock:
             future, setup.future = setup.future, None
+        if future is not None and not future.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(future)
+        with setup.lock:
             teardown, setup.teardown = setup.teardown, None
-        if future is not None and teardown is None and not future.done():
-            await asyncio.wrap_future(future)
-            teardown, setup.teardown = setup.teardown, None
+            finalizer, setup.finalizer = setup.finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
         if teardown is not None:
             result = teardown()
             if inspect.isawaitable(result):
@@ -549,7 +577,11 @@ class FunctionReward(Reward, Generic[P]):
             scorer = await self._scorer()
         except Exception as exc:
             return [Score.error(f"setup failed: {type(exc).__name__}: {exc}"[:500])] * len(samples)
-        return await self._call(scorer, samples, {} if self.factory else dict(self.params))
+        params = {} if self.factory else dict(self.params)
+        if not inspect.iscoroutinefunction(scorer):
+            # a sync scorer (a model's forward pass, a sandbox run) must not hold the loop its siblings share
+            return await _loop.in_thread(self._call_sync, scorer, samples, params)
+        return await self._call(scorer, samples, params)
 
     def run_inline(self, samples: Sequence[Sample]) -> list[Score]:
         """Score in this process, whatever the placement (no executor, no worker): the verifier itself."""
@@ -558,10 +590,14 @@ class FunctionReward(Reward, Generic[P]):
         return _loop.run(self._run_here(samples))
 
     def _run_sync(self, samples: Sequence[Sample]) -> list[Score]:
-        params = dict(self.params)
+        return self._call_sync(self.fn, samples, dict(self.params))
+
+    def _call_sync(self, scorer: Any, samples: Sequence[Sample], params: dict[str, Any]) -> list[Score]:
+        """Score with a sync scorer in the calling thread, turning exceptions into ``error`` scores."""
         if self.batched:
             try:
-                results = list(self.fn(list(samples), **params))
+                raw = scorer(list(samples), **params)
+                results = list(_loop.run(raw) if inspect.isawaitable(raw) else raw)
             except Exception as exc:
                 return [error_from(exc)] * len(samples)
             if len(results) != len(samples):
@@ -572,7 +608,8 @@ class FunctionReward(Reward, Generic[P]):
         out = []
         for sample in samples:
             try:
-                out.append(coerce_result(self.fn(sample, **params)))
+                result = scorer(sample, **params)
+                out.append(coerce_result(_loop.run(result) if inspect.isawaitable(result) else result))
             except Exception as exc:
                 out.append(error_from(exc))
         return out
