@@ -124,7 +124,10 @@ class RemoteReward(Reward):
 
     def _ensure(self) -> None:
         if self._client is None:
-            import httpx
+            try:
+                import httpx
+            except ImportError:
+                raise RuntimeError("rewardlab.remote needs httpx: pip install 'rewardlab[serve]'") from None
 
             from rewardlab.runtime._batcher import Batcher
 
