@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -228,20 +229,28 @@ class RewardServer:
         assert served.batcher is not None
         if not samples:
             return []
-        deadline = time.monotonic() + self.config.timeout
-        future = served.batcher.submit(samples, deadline)
-        self.metrics.queue_depth.labels(served.name).set(served.batcher.depth)
+        loop = asyncio.get_running_loop()
+        future = served.batcher.submit(samples, time.monotonic() + self.config.timeout)
+        expiry = loop.call_later(self.config.timeout, _expire, future, len(samples), self.config.timeout)
         try:
-            scores = await asyncio.wait_for(asyncio.shield(future), self.config.timeout)
-        except asyncio.TimeoutError:
-            future.cancel()
-            scores = [Score.timeout(f"request deadline of {self.config.timeout:g}s passed")] * len(samples)
-        self.metrics.queue_depth.labels(served.name).set(served.batcher.depth)
+            scores = await future
+        finally:
+            expiry.cancel()
         signature = served.signature
         out = [s if s.signature else s.with_signature(signature) for s in scores]
+        counters = served.extra.setdefault("counters", {})
         for s in out:
-            self.metrics.scores.labels(served.name, str(s.status)).inc()
+            counter = counters.get(s.status)
+            if counter is None:
+                counter = counters[s.status] = self.metrics.scores.labels(served.name, str(s.status))
+            counter.inc()
         return out
+
+
+def _expire(future: asyncio.Future[list[Score]], count: int, timeout: float) -> None:
+    """The request's deadline passed: answer it with ``timeout`` items (its batch's result is dropped)."""
+    if not future.done():
+        future.set_result([Score.timeout(f"request deadline of {timeout:g}s passed")] * count)
 
 
 class _UnknownReward(Exception):
@@ -277,64 +286,95 @@ def split_query(query: str, prompt: str | None) -> tuple[str, str | None]:
 # -- the app ------------------------------------------------------------------------------
 
 
-class _BodyLimit:
-    """ASGI middleware: a body over the limit is a 413, whether or not it declares its length.
+OPEN_PATHS = frozenset({"/health", "/ready"})
+"""Endpoints that need no bearer token (liveness and readiness probes)."""
 
-    A declared length over the limit is refused before reading; an undeclared (chunked)
-    body is read up to the limit first and replayed to the application.
+
+class _Gate:
+    """Pure ASGI middleware in front of the app: bearer token, body limit, request metrics.
+
+    A declared body length over the limit is refused before reading; an undeclared
+    (chunked) body is read up to the limit first and replayed to the application. (A pure
+    ASGI layer, not Starlette's ``BaseHTTPMiddleware``, which costs a task and a stream per
+    request.)
     """
 
-    def __init__(self, app: Any, limit: int) -> None:
+    def __init__(self, app: Any, server: RewardServer, limit: int, api_key: str | None) -> None:
         self.app = app
+        self.server = server
         self.limit = limit
+        self.api_key = api_key.encode() if api_key else None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope.get("method") == "POST":
-            # every body here is JSON, whatever the client declared (curl -d says form data)
-            headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
-            scope = dict(scope, headers=[*headers, (b"content-type", b"application/json")])
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None:
-            if declared.isdigit() and int(declared) > self.limit:
-                await _too_large(send, self.limit)
+        started = time.perf_counter()
+        path = scope.get("path", "")
+        endpoint = _endpoint_label(path)
+        status = 500
+
+        async def counted_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            headers = dict(scope.get("headers") or [])
+            if self.api_key is not None and path not in OPEN_PATHS:
+                header = headers.get(b"authorization", b"")
+                token = header[7:] if header[:7].lower() == b"bearer " else b""
+                if not hmac.compare_digest(token, self.api_key):
+                    await _reply(counted_send, 401, "missing or wrong bearer token")
+                    return
+            if scope.get("method") == "POST":
+                # every body here is JSON, whatever the client declared (curl -d says form data)
+                kept = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
+                scope = dict(scope, headers=[*kept, (b"content-type", b"application/json")])
+            declared = headers.get(b"content-length")
+            if declared is not None:
+                if declared.isdigit() and int(declared) > self.limit:
+                    await _reply(counted_send, 413, f"request body over the limit of {self.limit} bytes")
+                    return
+                await self.app(scope, receive, counted_send)
                 return
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        seen = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            seen += len(chunk)
-            if seen > self.limit:
-                await _too_large(send, self.limit)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        replayed = False
+            chunks: list[bytes] = []
+            seen = 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                if seen > self.limit:
+                    await _reply(counted_send, 413, f"request body over the limit of {self.limit} bytes")
+                    return
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            replayed = False
 
-        async def replay() -> Any:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
+            async def replay() -> Any:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return await receive()
 
-        await self.app(scope, replay, send)
+            await self.app(scope, replay, counted_send)
+        finally:
+            metrics = self.server.metrics
+            metrics.requests.labels(endpoint, str(status)).inc()
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
-async def _too_large(send: Any, limit: int) -> None:
-    body = f'{{"detail": "request body over the limit of {limit} bytes"}}'.encode()
+async def _reply(send: Any, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )
@@ -359,23 +399,6 @@ def build_app(rewards: Mapping[str, Reward], config: ServeConfig | None = None) 
 
     app = FastAPI(title="rewardlab", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = server
-    open_paths = {"/health", "/ready"}
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        path = request.url.path
-        endpoint = _endpoint_label(path)
-        if config.api_key and path not in open_paths:
-            header = request.headers.get("authorization", "")
-            token = header[7:] if header.lower().startswith("bearer ") else ""
-            if not hmac.compare_digest(token.encode(), config.api_key.encode()):
-                server.metrics.requests.labels(endpoint, "401").inc()
-                return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401)
-        response = await call_next(request)
-        server.metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        server.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -530,7 +553,7 @@ def build_app(rewards: Mapping[str, Reward], config: ServeConfig | None = None) 
     async def slime_named(reward_name: str, body: SlimeRequest) -> dict[str, Any]:
         return await slime(body, reward_name)
 
-    app.add_middleware(_BodyLimit, limit=config.max_body_bytes)
+    app.add_middleware(_Gate, server=server, limit=config.max_body_bytes, api_key=config.api_key)
     return app
 
 
