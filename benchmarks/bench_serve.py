@@ -188,9 +188,8 @@ def compare(dataset: str, reward: str, requests: int, clients: int, repeat: int)
             elapsed = statistics.median(e for e, _ in runs)
             latencies = [lat for _, lats in runs for lat in lats]
             rates[name] = requests / elapsed
-            print(
-                f"| {name} | {rates[name]:.0f} | {1000 * _pct(latencies, 0.5):.1f} | {1000 * _pct(latencies, 0.99):.1f} |"
-            )
+            p50, p99 = 1000 * _pct(latencies, 0.5), 1000 * _pct(latencies, 0.99)
+            print(f"| {name} | {rates[name]:.0f} | {p50:.1f} | {p99:.1f} |")
         ratio = rates["rewardlab serve"] / rates["reference (per-request, serve_rm.py style)"]
         print(f"\nthroughput ratio: {ratio:.2f}x (medians of {repeat} alternated runs; same rewards, asserted)\n")
         hop(dataset, reward, ports["rewardlab serve"], bodies)
