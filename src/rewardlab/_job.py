@@ -245,6 +245,7 @@ def score_file(
     timeout: float | None = None,
     group_by: str | None = None,
     limit: int | None = None,
+    batch_executor: Any = None,
 ) -> JobSummary:
     """Score every row of ``input_path`` into ``output_path`` (JSONL or Parquet).
 
@@ -253,6 +254,8 @@ def score_file(
     by ``output_field``). Memory stays flat: rows stream through in batches.
 
     ``limit`` scores only the first rows of the input (a quick look before a full run).
+    ``batch_executor`` (e.g. `rewardlab.ray.RewardActorPool`) runs whole batches where it
+    holds its own copies of the reward; the output is the same as a local run's.
     With ``group_by``, batches break only between groups of rows sharing that
     field (contiguous in the file), so group rewards see whole groups.
 
@@ -280,6 +283,7 @@ def score_file(
         timeout=timeout,  # no --timeout: the pool's default (a process reward's own timeout still wins per call)
         ship=workers > 1,
         batch_size=chunk_rows,
+        batch_executor=batch_executor,
     )
     size = chunk_rows or runner.batch_size
     rows = _skip_done(
