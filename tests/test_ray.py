@@ -119,3 +119,16 @@ def test_async_api(local_ray):
         return [s.value for s in scores]
 
     assert asyncio.run(main()) == [1.0, 0.0]
+
+
+def test_verl_adapter_scores_through_the_pool(local_ray):
+    from rewardlab.integrations.verl import compute_score_batch
+
+    with RewardActorPool(rewardlab.load("math"), num_actors=2) as pool:
+        values = compute_score_batch(
+            data_sources=["gsm8k"] * 4,
+            solution_strs=["\\boxed{4}", "\\boxed{5}", "so 4", "\\boxed{4.0}"],
+            ground_truths=["4"] * 4,
+            reward=pool,
+        )
+    assert values == [1.0, 0.0, 1.0, 1.0]

@@ -189,6 +189,15 @@ class RewardActorPool:
             pass  # a call on it will report what is wrong
         return fresh
 
+    @property
+    def name(self) -> str:
+        return self.reward.name
+
+    @property
+    def signature(self) -> str:
+        """The reward's signature (what every score it returns carries)."""
+        return self.reward.signature
+
     def actor_pids(self) -> list[int]:
         """Process ids of the live actors (for tests and diagnostics)."""
         ray = _require_ray()
