@@ -77,9 +77,8 @@ def main() -> None:
             outputs[name] = path.read_bytes()
     assert len(set(outputs.values())) == 1, "outputs differ between configurations"
     ray.shutdown()
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, ray {ray.__version__}"
-    )
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    print(f"machine: {machine}, ray {ray.__version__}")
     print(
         f"\n{args.rows} GSM8K rows, reward `{reward.signature}`; medians of {args.repeat} alternated runs; "
         "outputs byte-identical (asserted)\n"
@@ -89,9 +88,8 @@ def main() -> None:
     medians = {name: statistics.median(ts) for name, ts in times.items()}
     for name, seconds in medians.items():
         print(f"| {name} | {seconds:.2f} | {args.rows / seconds:,.0f} |")
-    print(
-        f"\nRay overhead on one machine (1 actor vs 1 local worker): {medians['ray --actors 1'] / medians['local --workers 1']:.2f}x the time"
-    )
+    overhead = medians["ray --actors 1"] / medians["local --workers 1"]
+    print(f"\nRay overhead on one machine (1 actor vs 1 local worker): {overhead:.2f}x the time")
     print(
         f"scaling 1 -> 2 actors: {medians['ray --actors 1'] / medians['ray --actors 2']:.2f}x; "
         f"1 -> 2 local workers: {medians['local --workers 1'] / medians['local --workers 2']:.2f}x"
