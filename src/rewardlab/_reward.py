@@ -105,7 +105,7 @@ class Reward:
         batch = [as_sample(s) for s in samples]
         if not batch:
             return []
-        if self.runs_sync:
+        if self.runs_sync and not _loop.on_runtime_loop():
             return drive(self.ascore_batch(batch, executor or pool))
         return _loop.run(self.ascore_batch(batch, executor or pool))
 
@@ -349,6 +349,8 @@ class _Setup:
         self.future: concurrent.futures.Future[Any] | None = None
         self.teardown: Callable[[], Any] | None = None
         self.finalizer: weakref.finalize[Any, Any] | None = None
+        self.sync_scorer: Any = None
+        """The built scorer when it is a sync function (callable from any thread without the loop)."""
 
 
 def _close_unclosed(teardown: Callable[[], Any]) -> None:
@@ -421,7 +423,15 @@ class FunctionReward(Reward, Generic[P]):
 
     @property
     def runs_sync(self) -> bool:
-        return self.placement != "process" and not self.factory and not self.is_async
+        if self.placement == "process":
+            return False
+        if not self.factory:
+            return not self.is_async
+        return self._sync_scorer() is not None
+
+    def _sync_scorer(self) -> Any:
+        """The factory's scorer once it is set up, when it is a sync function (callable from any thread)."""
+        return self._setup.sync_scorer
 
     def get_signature(self) -> Signature:
         """Name, parameters and version; a parameter named ``backend`` or ``model`` is shown as that field."""
@@ -507,12 +517,17 @@ class FunctionReward(Reward, Generic[P]):
                 setup.future = asyncio.run_coroutine_threadsafe(self._build(), _loop.runtime_loop())
             future = setup.future
         try:
-            return await asyncio.wrap_future(future)
+            scorer = await asyncio.wrap_future(future)
         except BaseException:
             with setup.lock:
                 if setup.future is future:
                     setup.future = None  # a failed setup is tried again by the next batch
             raise
+        if not inspect.iscoroutinefunction(scorer):
+            with setup.lock:
+                if setup.future is future:
+                    setup.sync_scorer = scorer
+        return scorer
 
     @property
     def has_resources(self) -> bool:
@@ -522,6 +537,7 @@ class FunctionReward(Reward, Generic[P]):
         setup = self._setup
         with setup.lock:
             future, setup.future = setup.future, None
+            setup.sync_scorer = None
         if future is not None and not future.done():
             with contextlib.suppress(Exception):
                 await asyncio.wrap_future(future)
@@ -622,6 +638,9 @@ class FunctionReward(Reward, Generic[P]):
             return await _loop.in_thread(self._in_executor, samples, executor or self._resources.own_pool())
         if not self.factory and not self.is_async:
             return self._run_sync(samples)
+        scorer = self._sync_scorer()
+        if scorer is not None and not _loop.on_runtime_loop():
+            return self._call_sync(scorer, samples, {})  # set up already, and driven from the caller's thread
         return await self._run_here(samples)
 
     def _dispatch(self, samples: list[Sample], executor: Executor) -> list[Score]:
