@@ -130,9 +130,9 @@ def select_command(
 ) -> None:
     """Pick among each prompt's candidates: best-of-N, majority or weighted vote, RAFT, or a threshold."""
     from rewardlab._io import DataError, RowWriter, iter_raw_rows, parse_row
-    from rewardlab.audit._scoring import ScoreRunner
     from rewardlab.bench import _select as sel
     from rewardlab.bench._report import render_select_html
+    from rewardlab.runtime._runner import Runner
 
     if weight not in ("raw", "exp"):
         fail(f"--weight must be raw or exp, got {weight!r}", 2)
@@ -159,8 +159,8 @@ def select_command(
 
     def score_many(r: Any, samples: list[Any]) -> list[Any]:
         if id(r) not in runners:
-            runners[id(r)] = ScoreRunner(r, workers=workers, in_process=True, progress=show, label="selecting")
-        return list(runners[id(r)].score(samples))
+            runners[id(r)] = Runner(r, workers=workers, open_pools=workers is not None)
+        return list(runners[id(r)].score(samples, label="selecting", progress=show))
 
     try:
         ranking = load_reward(reward, param) if reward else None
