@@ -518,8 +518,12 @@ class _Builder:
             kwargs = given.model_dump(exclude_unset=True)
         except ValidationError as exc:
             ok = False
+            reported: set[str] = set()
             for error in exc.errors():
                 key = str(error["loc"][0])
+                if key in reported:  # a union reports once per member: one problem per key is enough
+                    continue
+                reported.add(key)
                 if error["type"] == "missing":
                     self.problem((*path, key), f"transform {kind!r} needs {key!r}")
                 else:
