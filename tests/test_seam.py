@@ -6,6 +6,8 @@ import asyncio
 import json
 import pickle
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -58,6 +60,22 @@ def test_resident_reward_is_set_up_once_per_job_and_closed_at_its_end(tmp_path: 
         assert _values(out) == _expected(ROWS)
         assert _count(log) == {"setup": run, "close": run}  # once per job, closed at its end
     assert {pid for _, pid in seam.events(str(log))} == {__import__("os").getpid()}  # never in a worker
+
+
+def test_score_command_with_workers_sets_a_resident_reward_up_once(tmp_path: Path) -> None:
+    log = tmp_path / "events.log"
+    data = _write_rows(tmp_path / "in.jsonl", ROWS)
+    out = tmp_path / "out.jsonl"
+    plugin = Path(seam.__file__)
+    done = subprocess.run(
+        [sys.executable, "-m", "rewardlab", "--import", str(plugin), "score", str(data), "-r", "seam_counted",
+         "-p", f"log={log}", "-o", str(out), "--workers", "2", "--batch-size", "8"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _values(out) == _expected(ROWS)
+    assert _count(log) == {"setup": 1, "close": 1}
+    assert len({pid for _, pid in seam.events(str(log))}) == 1
 
 
 def test_resident_reward_inside_a_composite_stays_in_this_process(tmp_path: Path) -> None:
