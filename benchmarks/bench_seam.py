@@ -24,6 +24,11 @@ import textwrap
 import time
 from pathlib import Path
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
@@ -89,8 +94,19 @@ def make_rows(path: Path, n: int, seed: int = 0) -> None:
 
 
 def export(ref: str, dest: Path) -> Path:
+    """The tree at ``ref`` with package metadata of its own (its entry points, not the installed ones)."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    project = tomllib.loads((dest / "pyproject.toml").read_text())["project"]
+    info = dest / "src" / "rewardlab-0.0.0.dist-info"  # found before the installed one: first on the path wins
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rewardlab\nVersion: 0.0.0\n")
+    groups = project.get("entry-points", {})
+    text = "".join(
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in entries.items())
+        for group, entries in groups.items()
+    )
+    (info / "entry_points.txt").write_text(text)
     return dest / "src"
 
 
