@@ -142,7 +142,7 @@ class Reward:
 
     # -- to implement --------------------------------------------------------
     async def _ascore(self, samples: list[Sample], executor: Executor | None) -> list[Score]:
-        if self.runs_sync:
+        if self.runs_sync and not _loop.on_runtime_loop():
             return self._score(samples, executor)
         return await _loop.in_thread(self._score, samples, executor)
 
@@ -641,6 +641,10 @@ class FunctionReward(Reward, Generic[P]):
         if self.placement == "process":
             return await _loop.in_thread(self._in_executor, samples, executor or self._resources.own_pool())
         if not self.factory and not self.is_async:
+            if _loop.on_runtime_loop():
+                # beside async siblings: off the loop, so a function that itself calls a reward
+                # (or simply takes long) never holds up the loop those rewards live on
+                return await _loop.in_thread(self._run_sync, samples)
             return self._run_sync(samples)
         scorer = self._sync_scorer()
         if scorer is not None and not _loop.on_runtime_loop():
