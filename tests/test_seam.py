@@ -316,3 +316,29 @@ def test_every_reward_signature_is_a_signature_value() -> None:
         sig = reward.get_signature()
         assert str(sig) == reward.signature
         assert rewardlab.load(reward.signature).signature == reward.signature
+
+
+# -- the generic registry -----------------------------------------------------------------------------------
+
+
+def test_registry_keeps_order_refuses_a_different_entry_and_hints_close_names() -> None:
+    from rewardlab._registry import NotRegistered, Registry
+
+    registry: Registry[str] = Registry("widget", "rewardlab.tests-none", accepts=lambda obj: isinstance(obj, str))
+    registry.register("beta", "b")
+    registry.register("alpha", "a")
+    assert registry.items() == ["b", "a"] and registry.names() == ["alpha", "beta"]
+    with pytest.raises(ValueError, match="different widget"):
+        registry.register("alpha", "other")
+    registry.register("alpha", "other", replace=True)
+    assert registry.get("alpha") == "other"
+    with pytest.raises(NotRegistered, match="did you mean alpha"):
+        registry.get("alpah")
+
+
+def test_builtin_rewards_are_entry_points_of_the_package_itself() -> None:
+    from importlib.metadata import distribution
+
+    declared = {ep.name for ep in distribution("rewardlab").entry_points if ep.group == "rewardlab.rewards"}
+    assert {"exact_match", "math", "code", "sql", "format", "overlong"} <= declared
+    assert set(rewardlab._registry.REWARDS.names()) >= declared
