@@ -290,6 +290,10 @@ class _Param:
         return self.default is inspect.Parameter.empty
 
 
+_PLAIN_RESULTS = (float, int, bool, Score, type(None))
+"""Result types that are certainly not awaitable (checked first: the per-sample hot path)."""
+
+
 def coerce_result(result: Any) -> Score:
     """A scoring function's return value as a `Score` (a number, a bool, ``None`` for abstain, or a `Score`)."""
     if isinstance(result, Score):
@@ -629,7 +633,9 @@ class FunctionReward(Reward, Generic[P]):
         for sample in samples:
             try:
                 result = scorer(sample, **params)
-                out.append(coerce_result(_loop.run(result) if inspect.isawaitable(result) else result))
+                if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
+                    result = _loop.run(result)
+                out.append(coerce_result(result))
             except Exception as exc:
                 out.append(error_from(exc))
         return out
