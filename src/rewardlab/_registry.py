@@ -203,10 +203,6 @@ def list_rewards() -> list[Any]:
     return sorted(REWARDS.all(), key=lambda r: r.name)
 
 
-def list_names() -> list[str]:
-    return REWARDS.names()
-
-
 __all__ = [
     "REWARDS",
     "REWARD_GROUP",
