@@ -607,11 +607,15 @@ class FunctionReward(Reward, Generic[P]):
             return await _loop.in_thread(self._call_sync, scorer, samples, params)
         return await self._call(scorer, samples, params)
 
-    def run_inline(self, samples: Sequence[Sample]) -> list[Score]:
-        """Score in this process, whatever the placement (no executor, no worker): the verifier itself."""
+    def run_inline(self, samples: Iterable[SampleLike]) -> list[Score]:
+        """Score in this process, whatever the placement (no executor, no worker): the verifier itself.
+
+        Takes what `score` takes: `Sample` objects or plain mappings (``{"completion": ...}``).
+        """
+        batch = [as_sample(s) for s in samples]
         if not self.factory and not self.is_async:
-            return self._run_sync(samples)
-        return _loop.run(self._run_here(samples))
+            return self._run_sync(batch)
+        return _loop.run(self._run_here(batch))
 
     def _run_sync(self, samples: Sequence[Sample]) -> list[Score]:
         return self._call_sync(self.fn, samples, dict(self.params))
