@@ -30,6 +30,7 @@ Waiting threads hold no CPU; the count only bounds how many such waits overlap."
 
 class _LoopThread:
     def __init__(self, depth: int) -> None:
+        self.depth = depth
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
             target=self._run, name=f"rewardlab-loop-{depth}", daemon=True
@@ -37,10 +38,12 @@ class _LoopThread:
         self.thread.start()
 
     def _run(self) -> None:
+        _LOCAL.depth = self.depth
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
 
+_LOCAL = threading.local()
 _LOCK = threading.Lock()
 _LOOPS: list[_LoopThread] = []
 _THREADS: concurrent.futures.ThreadPoolExecutor | None = None
@@ -65,13 +68,8 @@ def _loop_at(depth: int) -> asyncio.AbstractEventLoop:
 
 
 def _depth_of_current_thread() -> int:
-    current = threading.current_thread()
-    with _LOCK:
-        _check_fork()
-        for depth, entry in enumerate(_LOOPS):
-            if entry.thread is current:
-                return depth
-    return -1
+    depth: int = getattr(_LOCAL, "depth", -1)
+    return depth
 
 
 def runtime_loop() -> asyncio.AbstractEventLoop:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import inspect
 import json
 import math
@@ -105,7 +106,7 @@ class Reward:
         batch = [as_sample(s) for s in samples]
         if not batch:
             return []
-        if self.runs_sync:
+        if self.runs_sync and not _loop.on_runtime_loop():
             return drive(self.ascore_batch(batch, executor or pool))
         return _loop.run(self.ascore_batch(batch, executor or pool))
 
@@ -141,7 +142,7 @@ class Reward:
 
     # -- to implement --------------------------------------------------------
     async def _ascore(self, samples: list[Sample], executor: Executor | None) -> list[Score]:
-        if self.runs_sync:
+        if self.runs_sync and not _loop.on_runtime_loop():
             return self._score(samples, executor)
         return await _loop.in_thread(self._score, samples, executor)
 
@@ -233,46 +234,49 @@ def format_param(value: Any) -> str:
     return format_value(value)
 
 
-_TRUE = {"yes", "true", "1", "on", "y"}
-_FALSE = {"no", "false", "0", "off", "n"}
+@functools.lru_cache(maxsize=512)
+def _adapter(annotation: Any) -> Any:
+    from pydantic import TypeAdapter  # imported on first use: `import rewardlab` stays light
+
+    return TypeAdapter(annotation)
 
 
 def coerce_param(name: str, value: Any, annotation: Any) -> Any:
-    """Turn a string (from the command line or a signature) into the annotated type."""
+    """Turn a string (from the command line or a signature) into the annotated type, with pydantic.
+
+    Numbers, yes/no booleans and ``Literal`` choices are read from their text;
+    lists, mappings and other structured types from JSON; ``none``/``null`` is
+    ``None`` where the type allows it. Values that are not strings are kept as given.
+
+    Raises:
+        RewardParamError: the text cannot be read as the parameter's type (the message names the parameter).
+    """
     if not isinstance(value, str) or annotation in (str, inspect.Parameter.empty, Any, "str"):
         return value
     origin = typing.get_origin(annotation)
     # `str | None` (PEP 604) has origin types.UnionType, not typing.Union.
     choices: tuple[Any, ...] = typing.get_args(annotation) if origin in (Union, types.UnionType) else (annotation,)
-    if type(None) in choices and value.lower() in ("none", "null"):
+    if type(None) in choices and value.strip().lower() in ("none", "null"):
         return None
-    errors = []
-    for choice in choices:
-        if choice is type(None):
-            continue
-        base = typing.get_origin(choice) or choice
+    from pydantic import ValidationError
+
+    try:
+        adapter = _adapter(annotation)
+    except TypeError:  # an annotation pydantic cannot validate (an arbitrary class): JSON as it is
         try:
-            if base is bool:
-                low = value.strip().lower()
-                if low in _TRUE:
-                    return True
-                if low in _FALSE:
-                    return False
-                raise ValueError(f"expected yes/no, got {value!r}")
-            if base is int:
-                return int(value)
-            if base is float:
-                return float(value)
-            if base is str:
-                return value
-            if base is typing.Literal:
-                if value in typing.get_args(choice):
-                    return value
-                raise ValueError(f"expected one of {typing.get_args(choice)}, got {value!r}")
             return json.loads(value)
-        except (ValueError, json.JSONDecodeError) as exc:
-            errors.append(str(exc))
-    raise RewardParamError(f"parameter {name!r}: cannot read {value!r} ({'; '.join(errors) or 'unknown type'})")
+        except json.JSONDecodeError as exc:
+            raise RewardParamError(f"parameter {name!r}: cannot read {value!r} ({exc.msg})") from None
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
+    if value.lstrip()[:1] in ("[", "{", '"'):
+        try:
+            return adapter.validate_json(value)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"]
+    raise RewardParamError(f"parameter {name!r}: cannot read {value!r} ({problem})")
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,10 @@ class _Param:
     @property
     def required(self) -> bool:
         return self.default is inspect.Parameter.empty
+
+
+_PLAIN_RESULTS = (float, int, bool, Score, type(None))
+"""Result types that are certainly not awaitable (checked first: the per-sample hot path)."""
 
 
 def coerce_result(result: Any) -> Score:
@@ -349,6 +357,8 @@ class _Setup:
         self.future: concurrent.futures.Future[Any] | None = None
         self.teardown: Callable[[], Any] | None = None
         self.finalizer: weakref.finalize[Any, Any] | None = None
+        self.sync_scorer: Any = None
+        """The built scorer when it is a sync function (callable from any thread without the loop)."""
 
 
 def _close_unclosed(teardown: Callable[[], Any]) -> None:
@@ -421,7 +431,15 @@ class FunctionReward(Reward, Generic[P]):
 
     @property
     def runs_sync(self) -> bool:
-        return self.placement != "process" and not self.factory and not self.is_async
+        if self.placement == "process":
+            return False
+        if not self.factory:
+            return not self.is_async
+        return self._sync_scorer() is not None
+
+    def _sync_scorer(self) -> Any:
+        """The factory's scorer once it is set up, when it is a sync function (callable from any thread)."""
+        return self._setup.sync_scorer
 
     def get_signature(self) -> Signature:
         """Name, parameters and version; a parameter named ``backend`` or ``model`` is shown as that field."""
@@ -507,12 +525,17 @@ class FunctionReward(Reward, Generic[P]):
                 setup.future = asyncio.run_coroutine_threadsafe(self._build(), _loop.runtime_loop())
             future = setup.future
         try:
-            return await asyncio.wrap_future(future)
+            scorer = await asyncio.wrap_future(future)
         except BaseException:
             with setup.lock:
                 if setup.future is future:
                     setup.future = None  # a failed setup is tried again by the next batch
             raise
+        if not inspect.iscoroutinefunction(scorer):
+            with setup.lock:
+                if setup.future is future:
+                    setup.sync_scorer = scorer
+        return scorer
 
     @property
     def has_resources(self) -> bool:
@@ -522,6 +545,7 @@ class FunctionReward(Reward, Generic[P]):
         setup = self._setup
         with setup.lock:
             future, setup.future = setup.future, None
+            setup.sync_scorer = None
         if future is not None and not future.done():
             with contextlib.suppress(Exception):
                 await asyncio.wrap_future(future)
@@ -583,11 +607,15 @@ class FunctionReward(Reward, Generic[P]):
             return await _loop.in_thread(self._call_sync, scorer, samples, params)
         return await self._call(scorer, samples, params)
 
-    def run_inline(self, samples: Sequence[Sample]) -> list[Score]:
-        """Score in this process, whatever the placement (no executor, no worker): the verifier itself."""
+    def run_inline(self, samples: Iterable[SampleLike]) -> list[Score]:
+        """Score in this process, whatever the placement (no executor, no worker): the verifier itself.
+
+        Takes what `score` takes: `Sample` objects or plain mappings (``{"completion": ...}``).
+        """
+        batch = [as_sample(s) for s in samples]
         if not self.factory and not self.is_async:
-            return self._run_sync(samples)
-        return _loop.run(self._run_here(samples))
+            return self._run_sync(batch)
+        return _loop.run(self._run_here(batch))
 
     def _run_sync(self, samples: Sequence[Sample]) -> list[Score]:
         return self._call_sync(self.fn, samples, dict(self.params))
@@ -609,7 +637,9 @@ class FunctionReward(Reward, Generic[P]):
         for sample in samples:
             try:
                 result = scorer(sample, **params)
-                out.append(coerce_result(_loop.run(result) if inspect.isawaitable(result) else result))
+                if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
+                    result = _loop.run(result)
+                out.append(coerce_result(result))
             except Exception as exc:
                 out.append(error_from(exc))
         return out
@@ -621,7 +651,14 @@ class FunctionReward(Reward, Generic[P]):
         if self.placement == "process":
             return await _loop.in_thread(self._in_executor, samples, executor or self._resources.own_pool())
         if not self.factory and not self.is_async:
+            if _loop.on_runtime_loop():
+                # beside async siblings: off the loop, so a function that itself calls a reward
+                # (or simply takes long) never holds up the loop those rewards live on
+                return await _loop.in_thread(self._run_sync, samples)
             return self._run_sync(samples)
+        scorer = self._sync_scorer()
+        if scorer is not None and not _loop.on_runtime_loop():
+            return self._call_sync(scorer, samples, {})  # set up already, and driven from the caller's thread
         return await self._run_here(samples)
 
     def _dispatch(self, samples: list[Sample], executor: Executor) -> list[Score]:

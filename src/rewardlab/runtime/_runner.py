@@ -108,6 +108,9 @@ class Runner:
         batch_executor: Where whole batches run instead (``size`` and ``call(work, reward,
             batch, ...)``), e.g. `rewardlab.ray.RewardActorPool`, whose actors each hold a
             copy of the reward set up once. The caller owns it.
+        open_pools: Open a worker pool for a process reward when no executor is
+            given; ``False`` lets such a reward use its own pool (opened on first
+            use, kept warm across runs, stopped by the reward's ``close()``).
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class Runner:
         batch_size: int | None = None,
         close_reward: bool = True,
         batch_executor: Any = None,
+        open_pools: bool = True,
     ) -> None:
         self.reward = reward
         self.workers = default_workers() if workers is None else max(1, workers)
@@ -128,7 +132,7 @@ class Runner:
         self.close_reward = close_reward
         self._owned: list[WorkerPool] = []
         self.executor: Executor | None = executor
-        if executor is None and reward.needs_executor and batch_executor is None:
+        if executor is None and reward.needs_executor and open_pools and batch_executor is None:
             pool = WorkerPool(self.workers, timeout=timeout) if timeout else WorkerPool(self.workers)
             pool.start(warm=reward.worker_modules)  # start-up overlaps the caller's first batch
             self._owned.append(pool)
