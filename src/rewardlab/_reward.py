@@ -187,6 +187,11 @@ class Reward:
         return self.needs_executor
 
     @property
+    def resident(self) -> bool:
+        """True when the reward (or a child) stays in the process that opened it (``placement="resident"``)."""
+        return self.placement == "resident"
+
+    @property
     def worker_modules(self) -> tuple[str, ...]:
         """Modules a worker process needs to import for this reward (imported ahead by ``WorkerPool.start``)."""
         return ()
@@ -776,6 +781,7 @@ def reward(
     register: bool = True,
     uses_pool: bool = False,
     factory: Literal[False] = False,
+    resident: bool = False,
 ) -> Callable[[Callable[..., Any]], FunctionReward[Any]]: ...
 
 
@@ -792,6 +798,7 @@ def reward(
     register: bool = True,
     uses_pool: bool = False,
     factory: Literal[True],
+    resident: bool = False,
 ) -> Callable[[Callable[P, Any]], FunctionReward[P]]: ...
 
 
@@ -809,6 +816,7 @@ def reward(
     register: bool = True,
     uses_pool: bool = False,
     factory: bool = False,
+    resident: bool = False,
 ) -> FunctionReward[Any] | Callable[[Callable[..., Any]], FunctionReward[Any]]:
     """Turn a scoring function, or a factory of one, into a registered, loadable `Reward`.
 
@@ -843,6 +851,7 @@ def reward(
             in the caller's process with a ``pool`` keyword argument (an
             `rewardlab.Executor`) and gives that work deadlines through ``pool.map``.
         factory: The decorated function is a factory (see above).
+        resident: Older spelling of ``placement="resident"``.
 
     Example:
         >>> @reward(name="shouty")
@@ -868,7 +877,9 @@ def reward(
             items = items[1:]
         if uses_pool and not batched:
             raise TypeError(f"{func.__qualname__}: uses_pool=True needs batched=True")
-        where: Placement = placement or ("process" if isolated or uses_pool else "inline")
+        where: Placement = placement or (
+            "resident" if resident else "process" if isolated or uses_pool else "inline"
+        )
         if where not in PLACEMENTS:
             raise ValueError(f"{func.__qualname__}: placement must be one of {', '.join(PLACEMENTS)}, got {where!r}")
         if uses_pool and where != "process":
