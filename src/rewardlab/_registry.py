@@ -33,6 +33,11 @@ _BUILTIN_MODULES: dict[str, str] = {
     "sql_schema_link": "rewardlab.rewards._sql",
     "sql_ngram": "rewardlab.rewards._sql",
     "math": "rewardlab.rewards._math",
+    "judge": "rewardlab.judges._rewards",
+    "judge_verify": "rewardlab.judges._rewards",
+    "judge_pairwise": "rewardlab.judges._rewards",
+    "rubric": "rewardlab.judges._rewards",
+    "principles": "rewardlab.judges._rewards",
 }
 
 _REGISTRY: dict[str, Reward] = {}
