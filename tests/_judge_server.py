@@ -35,6 +35,7 @@ from fastapi.responses import JSONResponse
 LATENCY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
 app = FastAPI()
 COUNTS: Counter[str] = Counter()
+INFLIGHT = {"now": 0, "max": 0}
 
 _FENCE = re.compile(r"<(response-[0-9a-f]{12})>\n(.*?)\n</\1>", re.DOTALL)
 
@@ -88,17 +89,27 @@ def _oracle(user: str) -> str:
 
 @app.get("/stats")
 async def stats() -> dict[str, int]:
-    return dict(COUNTS)
+    return {**COUNTS, "inflight_max": INFLIGHT["max"]}
 
 
 @app.post("/reset")
 async def reset() -> dict[str, bool]:
     COUNTS.clear()
+    INFLIGHT["max"] = 0
     return {"ok": True}
 
 
 @app.post("/v1/chat/completions")
 async def chat(request: Request) -> Any:
+    INFLIGHT["now"] += 1
+    INFLIGHT["max"] = max(INFLIGHT["max"], INFLIGHT["now"])
+    try:
+        return await _chat(request)
+    finally:
+        INFLIGHT["now"] -= 1
+
+
+async def _chat(request: Request) -> Any:
     body = await request.json()
     model = str(body.get("model", ""))
     COUNTS[model] += 1

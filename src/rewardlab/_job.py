@@ -49,6 +49,8 @@ class JobSummary:
     statuses: Counter[str] = field(default_factory=Counter)
     value_sum: float = 0.0
     seconds: float = 0.0
+    usage: Counter[str] = field(default_factory=Counter)
+    """Totals of the usage components of judge rewards (`USAGE_COMPONENTS`), when the reward has any."""
 
     @property
     def mean(self) -> float | None:
@@ -63,6 +65,11 @@ class _ChunkResult:
     stop: DataError | None
     statuses: Counter[str]
     value_sum: float
+    usage: Counter[str]
+
+
+USAGE_COMPONENTS = ("judge_requests", "judge_cached", "judge_prompt_tokens", "judge_completion_tokens", "judge_cost")
+"""Score components that count resources (a judge's requests, tokens, cost), summed over a run."""
 
 
 def output_column_types(output_field: str) -> dict[str, Any]:
@@ -115,6 +122,7 @@ def process_chunk(
         samples.append(sample)
     scores = reward.score(samples, pool=pool) if samples else []
     statuses: Counter[str] = Counter()
+    usage: Counter[str] = Counter()
     value_sum = 0.0
     out: list[Any] = []
     key_status, key_reason = f"{output_field}_status", f"{output_field}_reason"
@@ -128,8 +136,12 @@ def process_chunk(
         statuses[score.status.value] += 1
         if score.value is not None:
             value_sum += score.value
+        for key, amount in score.components.items():
+            # a composite's term components arrive as "term/judge_requests"
+            if key.rsplit("/", 1)[-1] in USAGE_COMPONENTS:
+                usage[key.rsplit("/", 1)[-1]] += amount
         out.append(dumps_row(row) if encode_jsonl else row)
-    return _ChunkResult(out, bad, stop, statuses, value_sum)
+    return _ChunkResult(out, bad, stop, statuses, value_sum, usage)
 
 
 def _chunks(
@@ -302,7 +314,9 @@ def score_file(
     pool = (WorkerPool(workers, timeout=timeout) if timeout else WorkerPool(workers)) if isolated else None
     if pool is not None:
         pool.start(warm=reward.worker_modules)  # worker start-up overlaps reading the first batch
-    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated else None
+    # A resident reward (a judge and its client) stays in this process: its batches are not shipped to workers.
+    resident = getattr(reward, "placement", "inline") == "resident"
+    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated and not resident else None
     rows = _skip_done(
         itertools.islice(iter_raw_rows(path), limit),
         path,
@@ -324,6 +338,7 @@ def score_file(
         summary.bad_rows += len(result.bad)
         summary.statuses.update(result.statuses)
         summary.value_sum += result.value_sum
+        summary.usage.update(result.usage)
         bar.advance(raws)
         return result.stop
 
@@ -376,7 +391,7 @@ def _failed_chunk(
     skip_bad: bool,
 ) -> _ChunkResult:
     """A batch whose worker died or overran: its rows keep a status, never a silent zero."""
-    failed = _ChunkResult([], [], None, Counter(), 0.0)
+    failed = _ChunkResult([], [], None, Counter(), 0.0, Counter())
     status = Status.TIMEOUT if outcome.status is Status.TIMEOUT else Status.ERROR
     for raw in raws:
         try:

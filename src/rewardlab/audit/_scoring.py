@@ -49,7 +49,9 @@ class ScoreRunner:
         self._own_pool = pool is None
         self.workers = workers
         self._pool = pool
-        self.in_process = in_process or not _picklable(reward)
+        # A resident reward (a judge and its client) is scored where it was built, never in a worker copy.
+        resident = getattr(reward, "placement", "inline") == "resident"
+        self.in_process = in_process or resident or not _picklable(reward)
         self.progress = progress
         self.label = label
         self.samples_scored = 0

@@ -21,6 +21,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,6 +281,8 @@ class JudgeClient:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits, timeout=self.deadline)
+        # A client dropped without close() still releases its sockets: on the home loop, soon after collection.
+        weakref.finalize(self, _close_later, asyncio.get_running_loop(), self._http)
         self._semaphore = asyncio.Semaphore(self.concurrency)
         self._pace = _Pace(self.rpm) if self.rpm else None
         self._bucket = _TokenBucket(self.tpm) if self.tpm else None
@@ -441,6 +444,15 @@ class JudgeClient:
                     attempts=attempts,
                 )
             await asyncio.sleep(delay)
+
+
+def _close_later(loop: asyncio.AbstractEventLoop, http: Any) -> None:
+    if http.is_closed or loop.is_closed():
+        return
+    try:
+        loop.call_soon_threadsafe(lambda: loop.create_task(http.aclose()))
+    except RuntimeError:  # the loop stopped meanwhile (interpreter exit)
+        pass
 
 
 def _backoff(retry: int) -> float:
