@@ -71,8 +71,11 @@ def reset_stats(base_url: str) -> None:
 
 def build_tiny_chat_model(path: Path) -> None:
     """A tiny random Llama chat model with a word-level tokenizer trained here and a chat template."""
+    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)  # the same random weights on every build: the same replies
 
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -105,14 +108,18 @@ def build_tiny_chat_model(path: Path) -> None:
 
 
 @contextmanager
-def transformers_server(model_dir: Path) -> Iterator[str]:
-    """``transformers serve`` on a free loopback port with the model at ``model_dir``, offline."""
+def transformers_server(model_dir: Path, *, continuous_batching: bool = False) -> Iterator[str]:
+    """``transformers serve`` on a free loopback port with the model at ``model_dir``, offline.
+
+    With ``continuous_batching`` concurrent requests are batched together (as vLLM and SGLang do).
+    """
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     code = "import sys; from transformers.cli.transformers import main; sys.exit(main())"
     args = [sys.executable, "-c", code, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port)]
     log = open(model_dir.parent / "serve.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([*args, "--device", "cpu"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    args += ["--device", "cpu"] + (["--continuous-batching"] if continuous_batching else [])
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         try:
             _wait_ready(f"http://127.0.0.1:{port}/health", proc, START_DEADLINE_S * 2)

@@ -49,7 +49,7 @@ class JobSummary:
     statuses: Counter[str] = field(default_factory=Counter)
     value_sum: float = 0.0
     seconds: float = 0.0
-    usage: Counter[str] = field(default_factory=Counter)
+    usage: dict[str, float] = field(default_factory=dict)
     """Totals of the usage components of judge rewards (`USAGE_COMPONENTS`), when the reward has any."""
 
     @property
@@ -65,7 +65,7 @@ class _ChunkResult:
     stop: DataError | None
     statuses: Counter[str]
     value_sum: float
-    usage: Counter[str]
+    usage: dict[str, float]
 
 
 USAGE_COMPONENTS = ("judge_requests", "judge_cached", "judge_prompt_tokens", "judge_completion_tokens", "judge_cost")
@@ -122,7 +122,7 @@ def process_chunk(
         samples.append(sample)
     scores = reward.score(samples, pool=pool) if samples else []
     statuses: Counter[str] = Counter()
-    usage: Counter[str] = Counter()
+    usage: dict[str, float] = {}
     value_sum = 0.0
     out: list[Any] = []
     key_status, key_reason = f"{output_field}_status", f"{output_field}_reason"
@@ -139,7 +139,8 @@ def process_chunk(
         for key, amount in score.components.items():
             # a composite's term components arrive as "term/judge_requests"
             if key.rsplit("/", 1)[-1] in USAGE_COMPONENTS:
-                usage[key.rsplit("/", 1)[-1]] += amount
+                name = key.rsplit("/", 1)[-1]
+                usage[name] = usage.get(name, 0.0) + amount
         out.append(dumps_row(row) if encode_jsonl else row)
     return _ChunkResult(out, bad, stop, statuses, value_sum, usage)
 
@@ -316,7 +317,8 @@ def score_file(
         pool.start(warm=reward.worker_modules)  # worker start-up overlaps reading the first batch
     # A resident reward (a judge and its client) stays in this process: its batches are not shipped to workers.
     resident = getattr(reward, "placement", "inline") == "resident"
-    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated and not resident else None
+    chunked = workers > 1 and not isolated and not resident
+    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if chunked else None
     rows = _skip_done(
         itertools.islice(iter_raw_rows(path), limit),
         path,
@@ -338,7 +340,8 @@ def score_file(
         summary.bad_rows += len(result.bad)
         summary.statuses.update(result.statuses)
         summary.value_sum += result.value_sum
-        summary.usage.update(result.usage)
+        for name, amount in result.usage.items():
+            summary.usage[name] = summary.usage.get(name, 0.0) + amount
         bar.advance(raws)
         return result.stop
 
@@ -391,7 +394,7 @@ def _failed_chunk(
     skip_bad: bool,
 ) -> _ChunkResult:
     """A batch whose worker died or overran: its rows keep a status, never a silent zero."""
-    failed = _ChunkResult([], [], None, Counter(), 0.0, Counter())
+    failed = _ChunkResult([], [], None, Counter(), 0.0, {})
     status = Status.TIMEOUT if outcome.status is Status.TIMEOUT else Status.ERROR
     for raw in raws:
         try:
