@@ -35,7 +35,7 @@ import httpx
 
 import rewardlab
 from rewardlab.audit import audit
-from rewardlab.judges import BUILTIN_TEMPLATES, fence
+from rewardlab.rewards.judge import BUILTIN_TEMPLATES, fence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _judge_fixtures import build_tiny_chat_model, scripted_server, transformers_server  # noqa: E402

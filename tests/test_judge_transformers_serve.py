@@ -1,4 +1,4 @@
-"""Protocol compatibility end to end: judges against `transformers serve` with a tiny chat model built here (offline)."""
+"""Protocol compatibility end to end: judges against `transformers serve` with a tiny chat model built here."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ pytest.importorskip("fastapi")
 pytest.importorskip("transformers")
 
 import rewardlab  # noqa: E402
-from rewardlab import Status  # noqa: E402
-
 from _judge_fixtures import build_tiny_chat_model, transformers_server  # noqa: E402
+from rewardlab import Status  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -21,8 +21,8 @@ pytest.importorskip("fastapi")
 import rewardlab  # noqa: E402
 from _judge_fixtures import reset_stats, scripted_server, server_stats  # noqa: E402
 from rewardlab import Status  # noqa: E402
-from rewardlab.judges import JudgeClient, fence, last_verdict, parse_rubric  # noqa: E402
-from rewardlab.judges._verdict import INTEGER, WINNER, YES_NO, neutralise, verdict_lines  # noqa: E402
+from rewardlab.rewards.judge import JudgeClient, fence, last_verdict, parse_rubric  # noqa: E402
+from rewardlab.rewards.judge._verdict import INTEGER, WINNER, YES_NO, neutralise, verdict_lines  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_pairwise_both_orders_and_inconsistency(base: str) -> None:
 
 
 def test_pairwise_inconsistency_is_a_tie_or_abstain(base: str) -> None:
-    from rewardlab.judges._rewards import PairwiseJudge
+    from rewardlab.rewards.judge._rewards import PairwiseJudge
 
     class PositionBiased(PairwiseJudge):
         async def _one_order(self, client: Any, sample: Any, a: str, b: str, usage: Any) -> str:

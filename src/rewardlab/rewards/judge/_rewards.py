@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from rewardlab._reward import Reward, RewardParamError, coerce_param
 from rewardlab._types import Sample, Score, Status, as_sample
-from rewardlab.judges._client import (
+from rewardlab.rewards.judge._client import (
     DEFAULT_CONCURRENCY,
     DEFAULT_DEADLINE,
     DEFAULT_RETRIES,
@@ -34,8 +35,8 @@ from rewardlab.judges._client import (
     on_home_loop,
     run_on_home_loop,
 )
-from rewardlab.judges._templates import JudgeTemplate, resolve_template
-from rewardlab.judges._verdict import (
+from rewardlab.rewards.judge._templates import JudgeTemplate, resolve_template
+from rewardlab.rewards.judge._verdict import (
     INTEGER,
     WINNER,
     YES_NO,
@@ -48,6 +49,8 @@ from rewardlab.judges._verdict import (
     verdict_lines,
     yes_probability,
 )
+
+T = TypeVar("T")
 
 MAX_CRITERIA = 64
 """Most criteria (or principles) in one rubric: bounds the requests one sample can cost."""
@@ -172,8 +175,9 @@ class JudgeReward(Reward):
         return self(deadline=timeout) if timeout is not None else self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from its parameters: a copy opens its own client (the key comes from the environment).
-        return (_rebuild, (type(self), dict(self.params)))
+        raise TypeError(
+            f"reward {self.name!r} is resident: it runs in the process that opened it and is never sent to a worker"
+        )
 
     # -- the client ------------------------------------------------------------
     @property
@@ -205,25 +209,9 @@ class JudgeReward(Reward):
         if self._client is not None and not self._shared_client:
             await self._client.aclose()
 
-    def close(self) -> None:
-        """`aclose` from sync code."""
-        if self._client is not None and not self._shared_client:
-            self._client.close()
-
     # -- scoring ---------------------------------------------------------------
-    def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
-        return run_on_home_loop(self._ascore(samples, pool))
-
-    async def ascore(self, samples: Any, *, pool: Any = None, executor: Any = None) -> list[Score]:
-        """`score` for async code: the judge's coroutines run on its client's loop, the caller's loop is free."""
-        batch = [as_sample(s) for s in samples]
-        if not batch:
-            return []
-        scores = await on_home_loop(self._ascore(batch, executor or pool))
-        signature = self.signature
-        return [s if s.signature else s.with_signature(signature) for s in scores]
-
     async def _ascore(self, samples: list[Sample], executor: Any = None) -> list[Score]:
+        """The batch coroutine: every sample's requests at once, capped by the client's concurrency."""
         client = self.client  # built before the batch fans out
         return list(await asyncio.gather(*(self._guarded(client, s) for s in samples)))
 
@@ -290,8 +278,13 @@ class JudgeReward(Reward):
         return (1.0 if verdict.value.lower() == "yes" else 0.0), False
 
 
-def _rebuild(cls: type[JudgeReward], params: dict[str, Any]) -> JudgeReward:
-    return cls(params)
+async def _all_or_first_failure(*calls: Coroutine[Any, Any, T]) -> list[T]:
+    """Every call's result, or the first failure once all have finished (no request is left running unowned)."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return typing.cast(list[T], results)
 
 
 def _no_verdict(what: str, reply: str) -> _Fail:
@@ -399,7 +392,7 @@ class PairwiseJudge(JudgeReward):
         if not has_content(mine) or not has_content(other):
             value = 0.5 if not has_content(mine) and not has_content(other) else float(has_content(mine))
             return value, {}, "a response without content loses without asking"
-        forward, backward = await asyncio.gather(
+        forward, backward = await _all_or_first_failure(
             self._one_order(client, sample, mine, other, usage), self._one_order(client, sample, other, mine, usage)
         )
         first = _WIN_OF_A[forward]  # this completion was A
@@ -558,7 +551,7 @@ class RubricJudge(JudgeReward):
         elif self.params["mode"] == "all_at_once":
             met = await self._all_at_once(client, sample, criteria, usage)
         else:
-            values = await asyncio.gather(*(self._one(client, sample, c, usage) for c in criteria))
+            values = await _all_or_first_failure(*(self._one(client, sample, c, usage) for c in criteria))
             met = {c.id: v for c, v in zip(criteria, values, strict=True)}
         return self._combine(criteria, met)
 

@@ -15,9 +15,9 @@ verdict is read only from a required final line: a reply without one is an
 ``error``, never a 0 and never a 1. See docs/judges.md.
 """
 
-from rewardlab.judges._cache import CACHE_MODES, default_cache_path, request_key
-from rewardlab.judges._client import ClientStats, Completion, JudgeCallError, JudgeClient
-from rewardlab.judges._rewards import (
+from rewardlab.rewards.judge._cache import CACHE_MODES, default_cache_path, request_key
+from rewardlab.rewards.judge._client import ClientStats, Completion, JudgeCallError, JudgeClient
+from rewardlab.rewards.judge._rewards import (
     USAGE_KEYS,
     Criterion,
     JudgeReward,
@@ -28,8 +28,8 @@ from rewardlab.judges._rewards import (
     VerifyJudge,
     parse_rubric,
 )
-from rewardlab.judges._templates import BUILTIN_TEMPLATES, JudgeTemplate
-from rewardlab.judges._verdict import fence, last_verdict
+from rewardlab.rewards.judge._templates import BUILTIN_TEMPLATES, JudgeTemplate
+from rewardlab.rewards.judge._verdict import fence, last_verdict
 
 __all__ = [
     "BUILTIN_TEMPLATES",

@@ -2,9 +2,11 @@
 
 A `JudgeClient` lives as long as the judge that owns it. Its connection pool,
 concurrency cap and rate limiters are created once, on one long-lived event
-loop (the process's reward loop), and serve every batch, whichever thread or
-loop the batch comes from: calls from elsewhere are handed to that loop. So a
-client is never tied to a loop that ends with a batch.
+loop (the process's judge loop, on its own thread), and serve every batch,
+whichever thread or loop the batch comes from: calls from elsewhere (the
+runtime's reward loop, a trainer's loop, ``asyncio.run`` per batch) are handed
+to that loop and awaited. So a client is never tied to a loop that ends with a
+batch, and a caller that blocks its own loop cannot stall the judge.
 
 Failure policy (one place, `_classify`): connection errors, 429 and 5xx are
 transient and retried with jittered exponential backoff (a 429's Retry-After is
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rewardlab._types import Status
-from rewardlab.judges._cache import CacheMode, ReplyCache, default_cache_path, request_key
+from rewardlab.rewards.judge._cache import CacheMode, ReplyCache, default_cache_path, request_key
 
 T = TypeVar("T")
 
@@ -103,27 +105,25 @@ class ClientStats:
 
 # -- the loop every client lives on ----------------------------------------------------------------
 
-_FALLBACK_LOCK = threading.Lock()
-_FALLBACK: dict[int, asyncio.AbstractEventLoop] = {}
+_LOOP_LOCK = threading.Lock()
+_LOOPS: dict[int, asyncio.AbstractEventLoop] = {}
 
 
 def _home_loop() -> asyncio.AbstractEventLoop:
-    """The process's long-lived reward loop (the runtime's when it has one, else one started here)."""
-    try:
-        from rewardlab._loop import runtime_loop  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        pass
-    else:
-        home: asyncio.AbstractEventLoop = runtime_loop()
-        return home
+    """The process's judge loop: one long-lived loop on its own thread, started on first use.
+
+    Not the runtime's reward loop: a sync caller on that loop's thread (a sync
+    preference function inside a composite) may block it while it waits for a
+    judge, and the judge's requests must still make progress meanwhile.
+    """
     pid = os.getpid()
-    with _FALLBACK_LOCK:
-        loop = _FALLBACK.get(pid)
+    with _LOOP_LOCK:
+        loop = _LOOPS.get(pid)
         if loop is None:
-            _FALLBACK.clear()  # a forked child inherits the entry but not the thread
+            _LOOPS.clear()  # a forked child inherits the entry but not the thread
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="rewardlab-judges", daemon=True).start()
-            _FALLBACK[pid] = loop
+            _LOOPS[pid] = loop
         return loop
 
 
