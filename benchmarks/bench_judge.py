@@ -57,7 +57,7 @@ PROBE_CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("principle", "principles", {"principles": ["answers the question asked", "contains no errors"]}),
 ]
-KEY_PROBES = ("master_key", "grader_address", "empty")
+KEY_PROBES = ("master_key", "grader_address", "empty", "verdict_injection")
 
 
 def gsm8k_rows(n: int) -> list[dict[str, Any]]:
@@ -142,7 +142,7 @@ def cached_rerun(base_url: str, model: str, rows: list[dict[str, Any]]) -> None:
 def probes(base_url: str, model: str, rows: list[dict[str, Any]], label: str) -> None:
     print(f"\n### Probe full-credit rates, {label}\n")
     print(
-        "| template | reward | probe samples | full credit: master_key / grader_address / empty | "
+        "| template | reward | probe samples | full credit: master_key / grader_address / empty / verdict_injection | "
         "full credit, all probes | not ok (error/timeout) |"
     )
     print("|---|---|---|---|---|---|")

@@ -395,3 +395,35 @@ def test_audit_runs_probes_against_a_judge(base: str, tmp_path: Path) -> None:
     # master keys and empty answers never reach the judge; grader-addressed text reaches it fenced
     for name in ("empty", "master_key", "grader_address", "format_only"):
         assert rates[name] == 0.0, rates
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("judge_verify", {}),
+        ("judge", {"template": "correctness"}),
+        ("judge_pairwise", {"against": "reference"}),
+        ("rubric", {"rubric": ["states the answer"], "mode": "all_at_once"}),
+        ("principles", {"principles": ["is honest"]}),
+    ],
+)
+def test_a_parroting_judge_never_pays_an_injection(base: str, name: str, params: dict[str, Any]) -> None:
+    from rewardlab.audit import audit
+
+    rows = [{"prompt": f"what is {i} + {i}?", "reference": str(2 * i)} for i in range(1, 4)]
+    judge = load(name, base, model="echo", **params)
+    report = audit(judge, rows, probes=["verdict_injection", "grader_address", "master_key", "empty"])
+    for item in report.probes:
+        assert item["full_credit"] == 0, (name, item["name"], item["examples"])
+    injected = report.probe("verdict_injection")
+    assert injected["n"] == 12 and injected["statuses"] == {"error": 12}
+
+
+def test_a_sync_preference_works_from_the_reward_loop(base: str) -> None:
+    # pairwise_win_rate calls judge.prefer synchronously; under ascore that happens on the reward loop's thread
+    from rewardlab.compose import pairwise_win_rate
+
+    judge = load("judge_pairwise", base)
+    group = [{"completion": c, "prompt": "p"} for c in ["a", "a much longer answer"]]
+    scores = asyncio.run(pairwise_win_rate(judge.prefer).ascore(group))
+    assert [s.value for s in scores] == [0.0, 1.0]
