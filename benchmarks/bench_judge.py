@@ -77,7 +77,7 @@ def peer_loop(base_url: str, model: str, rows: list[dict[str, Any]]) -> tuple[fl
     template = BUILTIN_TEMPLATES["verify"]
     values = []
     started = time.perf_counter()
-    with httpx.Client(base_url=base_url, timeout=60) as client:
+    with httpx.Client(base_url=base_url, timeout=300) as client:
         for row in rows:
             user = template.user.format(
                 prompt=row["prompt"], reference=row["reference"], completion=fence("response", row["completion"])
@@ -104,7 +104,14 @@ def rewardlab_run(base_url: str, model: str, rows: list[dict[str, Any]], **param
     return elapsed, (scores, stats)
 
 
+def warm_up(base_url: str, model: str) -> None:
+    """The first request to a continuous-batching server sets up its KV cache (tens of seconds on CPU)."""
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    httpx.post(f"{base_url}/chat/completions", json=body, timeout=900).raise_for_status()
+
+
 def throughput(base_url: str, model: str, rows: list[dict[str, Any]], repeat: int) -> None:
+    warm_up(base_url, model)
     peer_loop(base_url, model, rows[:2])  # warm both paths outside the timing
     rewardlab_run(base_url, model, rows[:2], cache="off")
     ours, theirs = [], []

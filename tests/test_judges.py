@@ -427,3 +427,21 @@ def test_a_sync_preference_works_from_the_reward_loop(base: str) -> None:
     group = [{"completion": c, "prompt": "p"} for c in ["a", "a much longer answer"]]
     scores = asyncio.run(pairwise_win_rate(judge.prefer).ascore(group))
     assert [s.value for s in scores] == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("judge", {"scale_min": 0, "scale_max": 5, "deadline": 3}),
+        ("judge_verify", {"logprobs": True, "prices": {"input": 1.0, "output": 2.0}}),
+        ("judge_pairwise", {"against": "reference", "inconsistent": "abstain"}),
+        ("rubric", {"rubric": [{"criterion": "a|b: c", "weight": 2, "essential": True}], "mode": "all_at_once"}),
+        ("principles", {"principles": ["is honest"], "combine": "all"}),
+    ],
+)
+def test_signature_loads_back_to_the_same_judge(name: str, params: dict[str, Any]) -> None:
+    judge = rewardlab.load(name, base_url="http://127.0.0.1:1/v1", model="org/judge-7b", **params)
+    again = rewardlab.load(judge.signature)
+    assert again.params == judge.params and again.signature == judge.signature
+    assert "|model:org/judge-7b|" in judge.signature
+    assert rewardlab.load(judge.spec).params == judge.params

@@ -358,7 +358,9 @@ class JudgeClient:
         self.stats.prompt_tokens += completion.prompt_tokens
         self.stats.completion_tokens += completion.completion_tokens
         self.stats.cost += completion.cost
-        self.cache.put(key, reply)
+        if self.cache.mode == "readwrite":
+            # a write may wait on another process's lock (WAL allows one writer): off the loop
+            await asyncio.to_thread(self.cache.put, key, reply)
         return completion
 
     async def _send(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:

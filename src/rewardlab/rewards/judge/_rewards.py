@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from rewardlab._reward import Reward, RewardParamError, coerce_param
+from rewardlab._signature import Signature
 from rewardlab._types import Sample, Score, Status, as_sample
 from rewardlab.rewards.judge._client import (
     DEFAULT_CONCURRENCY,
@@ -134,14 +135,17 @@ class JudgeReward(Reward):
         client: JudgeClient | None = None,
         description: str = "",
     ) -> None:
-        declared = self.declared()
+        declared = self.parameters()
         merged = {name: default for name, (default, _) in declared.items()}
         merged["template"] = merged["template"] or self.default_template
         for key, value in (params or {}).items():
             if key not in declared:
                 known = ", ".join(declared)
                 raise RewardParamError(f"reward {self.kind!r} has no parameter {key!r} (parameters: {known})")
-            merged[key] = coerce_param(key, value, declared[key][1])
+            value = coerce_param(key, value, declared[key][1])
+            if declared[key][1] in (float, float | None) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)  # deadline=3 and deadline=3.0 are one judge, with one signature
+            merged[key] = value
         super().__init__(
             self.kind, merged, range=(0.0, 1.0), description=description or (self.__doc__ or "").split("\n")[0]
         )
@@ -158,8 +162,19 @@ class JudgeReward(Reward):
         self._check_params()
 
     @classmethod
-    def declared(cls) -> dict[str, tuple[Any, Any]]:
+    def parameters(cls) -> dict[str, tuple[Any, Any]]:
+        """Every parameter: name -> (default, annotation)."""
         return {**cls.own_params, **_COMMON}
+
+    @property
+    def declared(self) -> dict[str, tuple[Any, Any]]:
+        """The parameters it takes (what `load` checks a signature's run fields against)."""
+        return self.parameters()
+
+    def get_signature(self) -> Signature:
+        """Name, parameters and version, with the judge model shown as the signature's ``model`` field."""
+        model = self.params.get("model")
+        return Signature(self.name, self.params, model=model if isinstance(model, str) else None)
 
     def _check_params(self) -> None:
         """Validate family parameters at build time (raise `RewardParamError`)."""
