@@ -14,7 +14,7 @@ one-request-at-a-time loop that verl's GenRM example and SkyRL's judge
 environment use (a blocking POST per sample, the verdict regex-matched, 0 when
 it is missing), the same prompts, alternated runs, medians.
 
-    python benchmarks/bench_judge.py [--rows 32] [--repeat 2] [--probe-rows 4]
+    python benchmarks/bench_judge.py [--rows 64] [--repeat 2] [--probe-rows 4] [--sections ...]
 """
 
 from __future__ import annotations
@@ -111,7 +111,6 @@ def warm_up(base_url: str, model: str) -> None:
 
 
 def throughput(base_url: str, model: str, rows: list[dict[str, Any]], repeat: int) -> None:
-    warm_up(base_url, model)
     peer_loop(base_url, model, rows[:2])  # warm both paths outside the timing
     rewardlab_run(base_url, model, rows[:2], cache="off")
     ours, theirs = [], []
@@ -130,6 +129,34 @@ def throughput(base_url: str, model: str, rows: list[dict[str, Any]], repeat: in
         f"\n{n} rows, medians of {repeat} alternated runs; single runs: rewardlab "
         f"{', '.join(f'{t:.1f}' for t in ours)} s, loop {', '.join(f'{t:.1f}' for t in theirs)} s."
     )
+
+
+def throughput_scripted(rows: list[dict[str, Any]], repeat: int, latency: float) -> None:
+    """The same comparison against the scripted server, every reply taking ``latency`` seconds, replies overlapping.
+
+    This is what a batching inference server (vLLM, SGLang) looks like from the client when it is not
+    saturated: the time of one request does not grow with the number in flight.
+    """
+    with scripted_server(latency=latency) as url:
+        peer_loop(url, "oracle", rows[:2])
+        rewardlab_run(url, "oracle", rows[:2], cache="off")
+        ours, theirs = [], []
+        agree = True
+        for _ in range(repeat):
+            t_peer, peer_values = peer_loop(url, "oracle", rows)
+            t_ours, (scores, _) = rewardlab_run(url, "oracle", rows, cache="off")
+            theirs.append(t_peer)
+            ours.append(t_ours)
+            agree = agree and [s.value for s in scores] == peer_values
+    t_ours, t_peer = statistics.median(ours), statistics.median(theirs)
+    n = len(rows)
+    print(f"\n### Throughput, scripted server ({latency * 1000:.0f} ms per reply, replies overlap), judge_verify\n")
+    print("| side | seconds | requests/s |")
+    print("|---|---|---|")
+    print(f"| rewardlab `judge_verify` (concurrency 16, cache off) | {t_ours:.2f} | {n / t_ours:.1f} |")
+    print(f"| one request at a time (GenRM / SkyRL loop) | {t_peer:.2f} | {n / t_peer:.1f} |")
+    print(f"| ratio | **{t_peer / t_ours:.1f}x** | |")
+    print(f"\n{n} rows, medians of {repeat} alternated runs; verdicts identical on both sides: {agree}.")
 
 
 def cached_rerun(base_url: str, model: str, rows: list[dict[str, Any]]) -> None:
@@ -168,26 +195,39 @@ def probes(base_url: str, model: str, rows: list[dict[str, Any]], label: str) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=32)
+    parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--probe-rows", type=int, default=4)
-    parser.add_argument("--skip-probes", action="store_true")
+    parser.add_argument("--latency", type=float, default=0.1, help="scripted server's time per reply")
+    parser.add_argument(
+        "--sections",
+        default="throughput,cache,probes,scripted",
+        help="comma-separated: throughput, cache, probes (transformers serve), scripted (scripted server)",
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
     os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     rows = gsm8k_rows(max(args.rows, args.probe_rows))
     print(
         f"machine: {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}, "
         f"rewardlab {rewardlab.__version__}"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(tmp) / "model"
-        build_tiny_chat_model(model_dir)
-        with transformers_server(model_dir, continuous_batching=True) as url:
-            throughput(url, str(model_dir), rows[: args.rows], args.repeat)
-            cached_rerun(url, str(model_dir), rows[: args.rows])
-            if not args.skip_probes:
-                probes(url, str(model_dir), rows[: args.probe_rows], "tiny random model on `transformers serve`")
-    if not args.skip_probes:
+    if sections & {"throughput", "cache", "probes"}:
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = Path(tmp) / "model"
+            build_tiny_chat_model(model_dir)
+            with transformers_server(model_dir, continuous_batching=True) as url:
+                model = str(model_dir)
+                warm_up(url, model)
+                if "throughput" in sections:
+                    throughput(url, model, rows[: args.rows], args.repeat)
+                if "cache" in sections:
+                    cached_rerun(url, model, rows[: args.rows])
+                if "probes" in sections:
+                    probes(url, model, rows[: args.probe_rows], "tiny random model on `transformers serve`")
+    if "scripted" in sections:
+        throughput_scripted(rows[: args.rows], args.repeat, args.latency)
+    if "probes" in sections:
         with scripted_server() as url:
             probes(url, "echo", rows[: args.probe_rows], "parroting judge (scripted server, model `echo`)")
 
