@@ -17,7 +17,7 @@ import difflib
 import threading
 import types
 from collections.abc import Callable
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, EntryPoints, PackageNotFoundError, distribution, entry_points
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -38,6 +38,20 @@ class NotRegistered(KeyError):
 
 class RewardNotFound(NotRegistered):
     """No reward is registered under this name."""
+
+
+_OWN: dict[str, list[EntryPoint]] = {}
+
+
+def _own_entry_points(group: str) -> list[EntryPoint]:
+    """The entry points rewardlab's own distribution declares in ``group`` (its built-ins)."""
+    if group not in _OWN:
+        try:
+            declared = distribution("rewardlab").entry_points
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            declared = EntryPoints(())
+        _OWN[group] = [ep for ep in declared if ep.group == group]
+    return _OWN[group]
 
 
 def _origin(item: Any) -> Any:
@@ -71,7 +85,7 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._lock = threading.RLock()
         self._loaded_all = False
-        self._tried: set[str] = set()
+        self._all_entry_points: list[EntryPoint] | None = None
 
     def register(self, name: str, item: T, *, replace: bool = False) -> T:
         """Add ``item`` as ``name``; the same origin again (a re-imported module) replaces it, another is refused."""
@@ -85,8 +99,15 @@ class Registry(Generic[T]):
         return item
 
     def _entry_points(self, name: str | None = None) -> list[EntryPoint]:
-        found = entry_points(group=self.group)
-        return [ep for ep in found if name is None or ep.name == name]
+        """Entry points of the group, by name when given: rewardlab's own first (one package's
+        metadata, read in milliseconds), every installed package's only when that finds nothing."""
+        if name is not None:
+            own = [ep for ep in _own_entry_points(self.group) if ep.name == name]
+            if own:
+                return own
+        if self._all_entry_points is None:
+            self._all_entry_points = list(entry_points(group=self.group))
+        return [ep for ep in self._all_entry_points if name is None or ep.name == name]
 
     def _load_entry(self, ep: EntryPoint) -> None:
         obj = ep.load()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import inspect
 import json
 import math
@@ -233,46 +234,49 @@ def format_param(value: Any) -> str:
     return format_value(value)
 
 
-_TRUE = {"yes", "true", "1", "on", "y"}
-_FALSE = {"no", "false", "0", "off", "n"}
+@functools.lru_cache(maxsize=512)
+def _adapter(annotation: Any) -> Any:
+    from pydantic import TypeAdapter  # imported on first use: `import rewardlab` stays light
+
+    return TypeAdapter(annotation)
 
 
 def coerce_param(name: str, value: Any, annotation: Any) -> Any:
-    """Turn a string (from the command line or a signature) into the annotated type."""
+    """Turn a string (from the command line or a signature) into the annotated type, with pydantic.
+
+    Numbers, yes/no booleans and ``Literal`` choices are read from their text;
+    lists, mappings and other structured types from JSON; ``none``/``null`` is
+    ``None`` where the type allows it. Values that are not strings are kept as given.
+
+    Raises:
+        RewardParamError: the text cannot be read as the parameter's type (the message names the parameter).
+    """
     if not isinstance(value, str) or annotation in (str, inspect.Parameter.empty, Any, "str"):
         return value
     origin = typing.get_origin(annotation)
     # `str | None` (PEP 604) has origin types.UnionType, not typing.Union.
     choices: tuple[Any, ...] = typing.get_args(annotation) if origin in (Union, types.UnionType) else (annotation,)
-    if type(None) in choices and value.lower() in ("none", "null"):
+    if type(None) in choices and value.strip().lower() in ("none", "null"):
         return None
-    errors = []
-    for choice in choices:
-        if choice is type(None):
-            continue
-        base = typing.get_origin(choice) or choice
+    from pydantic import ValidationError
+
+    try:
+        adapter = _adapter(annotation)
+    except TypeError:  # an annotation pydantic cannot validate (an arbitrary class): JSON as it is
         try:
-            if base is bool:
-                low = value.strip().lower()
-                if low in _TRUE:
-                    return True
-                if low in _FALSE:
-                    return False
-                raise ValueError(f"expected yes/no, got {value!r}")
-            if base is int:
-                return int(value)
-            if base is float:
-                return float(value)
-            if base is str:
-                return value
-            if base is typing.Literal:
-                if value in typing.get_args(choice):
-                    return value
-                raise ValueError(f"expected one of {typing.get_args(choice)}, got {value!r}")
             return json.loads(value)
-        except (ValueError, json.JSONDecodeError) as exc:
-            errors.append(str(exc))
-    raise RewardParamError(f"parameter {name!r}: cannot read {value!r} ({'; '.join(errors) or 'unknown type'})")
+        except json.JSONDecodeError as exc:
+            raise RewardParamError(f"parameter {name!r}: cannot read {value!r} ({exc.msg})") from None
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
+    if value.lstrip()[:1] in ("[", "{", '"'):
+        try:
+            return adapter.validate_json(value)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"]
+    raise RewardParamError(f"parameter {name!r}: cannot read {value!r} ({problem})")
 
 
 @dataclass(frozen=True)

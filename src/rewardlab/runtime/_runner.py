@@ -105,6 +105,9 @@ class Runner:
             can be pickled); ``False`` scores them here, with no batch deadline.
         batch_size: Samples per batch (default: by placement, see `batch_size`).
         close_reward: Close the reward's resources when the runner closes.
+        open_pools: Open a worker pool for a process reward when no executor is
+            given; ``False`` lets such a reward use its own pool (opened on first
+            use, kept warm across runs, stopped by the reward's ``close()``).
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class Runner:
         ship: bool = False,
         batch_size: int | None = None,
         close_reward: bool = True,
+        open_pools: bool = True,
     ) -> None:
         self.reward = reward
         self.workers = default_workers() if workers is None else max(1, workers)
@@ -124,7 +128,7 @@ class Runner:
         self.close_reward = close_reward
         self._owned: list[WorkerPool] = []
         self.executor: Executor | None = executor
-        if executor is None and reward.needs_executor:
+        if executor is None and reward.needs_executor and open_pools:
             pool = WorkerPool(self.workers, timeout=timeout) if timeout else WorkerPool(self.workers)
             pool.start(warm=reward.worker_modules)  # start-up overlaps the caller's first batch
             self._owned.append(pool)
