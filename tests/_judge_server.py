@@ -32,7 +32,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-LATENCY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+LATENCY = 0.0
+"""Seconds every chat reply waits (set from the command line)."""
 app = FastAPI()
 COUNTS: Counter[str] = Counter()
 INFLIGHT = {"now": 0, "max": 0}
@@ -188,4 +189,5 @@ async def _dropping_app(scope: Any, receive: Any, send: Any) -> None:
 if __name__ == "__main__":
     import uvicorn
 
+    LATENCY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     uvicorn.run(_dropping_app, host="127.0.0.1", port=int(sys.argv[1]), log_level="error")
