@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--probe-rows", type=int, default=4)
-    parser.add_argument("--latency", type=float, default=0.1, help="scripted server's time per reply")
+    parser.add_argument("--latency", type=float, default=0.5, help="scripted server's time per reply")
     parser.add_argument(
         "--sections",
         default="throughput,cache,probes,scripted",
@@ -210,7 +210,7 @@ def main() -> None:
     rows = gsm8k_rows(max(args.rows, args.probe_rows))
     print(
         f"machine: {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}, "
-        f"rewardlab {rewardlab.__version__}"
+        f"rewardlab {rewardlab.__version__}, load average {os.getloadavg()[0]:.1f}"
     )
     if sections & {"throughput", "cache", "probes"}:
         with tempfile.TemporaryDirectory() as tmp:
