@@ -115,7 +115,12 @@ def transformers_server(model_dir: Path, *, continuous_batching: bool = False) -
     """
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    code = "import sys; from transformers.cli.transformers import main; sys.exit(main())"
+    from importlib.metadata import entry_points
+
+    # the `transformers` command, run with this interpreter (wherever the CLI module lives in this version)
+    (command,) = entry_points(group="console_scripts", name="transformers")
+    module, _, function = command.value.partition(":")
+    code = f"import sys; from {module} import {function} as main; sys.argv[0] = 'transformers'; sys.exit(main())"
     args = [sys.executable, "-c", code, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port)]
     log = open(model_dir.parent / "serve.log", "wb")  # noqa: SIM115 - closed below
     args += ["--device", "cpu"] + (["--continuous-batching"] if continuous_batching else [])
