@@ -386,6 +386,20 @@ def test_score_cli_with_a_judge_prints_a_usage_summary(base: str, tmp_path: Path
     assert "judge: 3 requests, 0 cached, 300 prompt + 30 completion tokens" in " ".join(result.stderr.split())
 
 
+def test_score_cli_sums_the_usage_of_judges_inside_a_composite(base: str, tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps({"completion": c, **QA}) + "\n" for c in ["4", "5"]))
+    judge = {"reward": "judge_verify", "params": {"base_url": base, "model": "oracle", "cache": "off"}}
+    spec = {"combine": "sum", "terms": [{**judge, "name": "a", "weight": 0.5}, {**judge, "name": "b", "weight": 0.5}]}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    out = tmp_path / "out.jsonl"
+    args = ["score", str(data), "-r", str(tmp_path / "spec.json"), "-o", str(out)]
+    result = subprocess.run([sys.executable, "-m", "rewardlab", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["reward"] for line in out.read_text().splitlines()] == [1.0, 0.0]
+    assert "judge: 4 requests, 0 cached, 400 prompt + 40 completion tokens" in " ".join(result.stderr.split())
+
+
 def test_audit_runs_probes_against_a_judge(base: str, tmp_path: Path) -> None:
     from rewardlab.audit import audit
 

@@ -128,9 +128,9 @@ def process_chunk(
         if score.value is not None:
             value_sum += score.value
         for key, amount in score.components.items():
-            # a composite's term components arrive as "term/judge_requests"
-            if key.rsplit("/", 1)[-1] in USAGE_COMPONENTS:
-                name = key.rsplit("/", 1)[-1]
+            # a composite's term components arrive as "term.judge_requests"
+            name = key.rsplit(".", 1)[-1]
+            if name in USAGE_COMPONENTS:
                 usage[name] = usage.get(name, 0.0) + amount
         out.append(dumps_row(row) if encode_jsonl else row)
     return _ChunkResult(out, bad, stop, statuses, value_sum, usage)

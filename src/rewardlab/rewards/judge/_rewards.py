@@ -189,6 +189,12 @@ class JudgeReward(Reward):
         """The same judge with another per-call deadline (``rewardlab score --timeout``)."""
         return self(deadline=timeout) if timeout is not None else self
 
+    def __copy__(self) -> JudgeReward:
+        # a relabelled copy (a composite's term) is the same judge: it shares the client once one is open
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
     def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError(
             f"reward {self.name!r} is resident: it runs in the process that opened it and is never sent to a worker"
