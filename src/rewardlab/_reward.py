@@ -142,7 +142,7 @@ class Reward:
 
     # -- to implement --------------------------------------------------------
     async def _ascore(self, samples: list[Sample], executor: Executor | None) -> list[Score]:
-        if self.runs_sync:
+        if self.runs_sync and not _loop.on_runtime_loop():
             return self._score(samples, executor)
         return await _loop.in_thread(self._score, samples, executor)
 
@@ -288,6 +288,10 @@ class _Param:
     @property
     def required(self) -> bool:
         return self.default is inspect.Parameter.empty
+
+
+_PLAIN_RESULTS = (float, int, bool, Score, type(None))
+"""Result types that are certainly not awaitable (checked first: the per-sample hot path)."""
 
 
 def coerce_result(result: Any) -> Score:
@@ -603,11 +607,15 @@ class FunctionReward(Reward, Generic[P]):
             return await _loop.in_thread(self._call_sync, scorer, samples, params)
         return await self._call(scorer, samples, params)
 
-    def run_inline(self, samples: Sequence[Sample]) -> list[Score]:
-        """Score in this process, whatever the placement (no executor, no worker): the verifier itself."""
+    def run_inline(self, samples: Iterable[SampleLike]) -> list[Score]:
+        """Score in this process, whatever the placement (no executor, no worker): the verifier itself.
+
+        Takes what `score` takes: `Sample` objects or plain mappings (``{"completion": ...}``).
+        """
+        batch = [as_sample(s) for s in samples]
         if not self.factory and not self.is_async:
-            return self._run_sync(samples)
-        return _loop.run(self._run_here(samples))
+            return self._run_sync(batch)
+        return _loop.run(self._run_here(batch))
 
     def _run_sync(self, samples: Sequence[Sample]) -> list[Score]:
         return self._call_sync(self.fn, samples, dict(self.params))
@@ -629,7 +637,9 @@ class FunctionReward(Reward, Generic[P]):
         for sample in samples:
             try:
                 result = scorer(sample, **params)
-                out.append(coerce_result(_loop.run(result) if inspect.isawaitable(result) else result))
+                if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
+                    result = _loop.run(result)
+                out.append(coerce_result(result))
             except Exception as exc:
                 out.append(error_from(exc))
         return out
@@ -641,6 +651,10 @@ class FunctionReward(Reward, Generic[P]):
         if self.placement == "process":
             return await _loop.in_thread(self._in_executor, samples, executor or self._resources.own_pool())
         if not self.factory and not self.is_async:
+            if _loop.on_runtime_loop():
+                # beside async siblings: off the loop, so a function that itself calls a reward
+                # (or simply takes long) never holds up the loop those rewards live on
+                return await _loop.in_thread(self._run_sync, samples)
             return self._run_sync(samples)
         scorer = self._sync_scorer()
         if scorer is not None and not _loop.on_runtime_loop():

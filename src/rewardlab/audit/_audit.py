@@ -269,6 +269,7 @@ def _reward_section(reward: Reward, full_credit: float) -> dict[str, Any]:
         "description": reward.description,
         "documentation": doc,
         "isolated": bool(reward.isolated),
+        "placement": reward.placement,
         "full_credit": full_credit,
     }
 
