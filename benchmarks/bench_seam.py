@@ -1,12 +1,13 @@
 """The rewardlab side of every BENCHMARKS.md scenario, run on two source trees side by side.
 
-Checks that a change to the core (here: the runtime seam) makes nothing slower. The base
-tree is a git ref exported to a temporary folder; the new tree is this checkout's ``src``.
+Checks that a change to the core (here: the runtime seam) makes nothing slower. Both trees
+are git refs exported to a temporary folder (with package metadata of their own), so work
+on the checkout during a run changes nothing.
 Each scenario runs as a fresh process (``PYTHONPATH`` points at the tree), alternating
 base and new, ``--repeat`` times; medians and the ratio new / base are printed (below
 1.00 means the new tree is faster).
 
-    python benchmarks/bench_seam.py --base main --repeat 3
+    python benchmarks/bench_seam.py --base main --new HEAD --repeat 3
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ def run(cmd: list[str], src: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="main", help="git ref of the tree to compare against")
+    parser.add_argument("--new", default="HEAD", help="git ref of the tree under test")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--audit-rows", type=int, default=300)
@@ -168,8 +170,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         (tmp / "base").mkdir()
-        trees = {"base": export(args.base, tmp / "base"), "new": ROOT / "src"}
-        print(f"base: {args.base}; new: this checkout; {args.repeat} alternated runs each, medians in seconds")
+        (tmp / "new").mkdir()
+        trees = {"base": export(args.base, tmp / "base"), "new": export(args.new, tmp / "new")}
+        refs = {name: subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", ref], capture_output=True,
+                                     text=True, check=True).stdout.strip() for name, ref in (("base", args.base),
+                                                                                              ("new", args.new))}
+        print(f"base: {args.base} ({refs['base']}); new: {args.new} ({refs['new']}); "
+              f"{args.repeat} alternated runs each, medians in seconds")
         print("| scenario | base | new | new / base |")
         print("|---|---|---|---|")
         for label, cmd in scenarios(tmp, args.rows, args.audit_rows).items():
