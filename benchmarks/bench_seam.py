@@ -86,6 +86,29 @@ AUDIT = textwrap.dedent(
 )
 
 
+CALLS = textwrap.dedent(
+    """
+    import cProfile, pstats, random, sys
+    import rewardlab
+    from rewardlab._job import score_file
+    from rewardlab.compose import Term, weighted_sum
+    kind, data, out = sys.argv[1:4]
+    if kind == "job":
+        reward = rewardlab.load("exact_match")
+        run = lambda: score_file(data, out, reward, progress=False)
+    else:
+        rng = random.Random(0)
+        rows = [{"completion": f"<answer>{rng.choice('ab')}</answer>", "reference": "a"} for _ in range(20000)]
+        reward = weighted_sum(Term("format", 0.2), Term("exact_match", 1.0), Term("length", 0.0))
+        run = lambda: [reward.score(rows[i : i + 2048]) for i in range(0, len(rows), 2048)]
+    run()  # imports and first-use costs stay out of the count
+    profile = cProfile.Profile()
+    profile.runcall(run)
+    print(pstats.Stats(profile).total_calls)
+    """
+)
+
+
 def make_rows(path: Path, n: int, seed: int = 0) -> None:
     rng = random.Random(seed)
     words = ["Paris", "Rome", "Berlin", "Madrid", "Lisbon", "Vienna", "Prague", "Oslo"]
@@ -177,7 +200,22 @@ def main() -> None:
                                                                                               ("new", args.new))}
         print(f"base: {args.base} ({refs['base']}); new: {args.new} ({refs['new']}); "
               f"{args.repeat} alternated runs each, medians in seconds")
-        print("| scenario | base | new | new / base |")
+        if not args.only or "calls" in args.only:
+            # Function calls are a measure of work that the machine's load cannot blur.
+            data = tmp / "calls.jsonl"
+            make_rows(data, 50_000)
+            print("| Python function calls (cProfile, load-independent) | base | new | new / base |")
+            print("|---|---|---|---|")
+            for label, kind in (("score job, exact_match, 50,000 rows", "job"), ("composite, 20,000 samples", "comp")):
+                counts = {}
+                for tree in ("base", "new"):
+                    env = dict(os.environ, PYTHONPATH=str(trees[tree]))
+                    done = subprocess.run([sys.executable, "-c", CALLS, kind, str(data), str(tmp / "calls_out.jsonl")],
+                                          env=env, capture_output=True, text=True, check=True)
+                    counts[tree] = int(done.stdout.split()[-1])
+                ratio = counts["new"] / counts["base"]
+                print(f"| {label} | {counts['base']:,} | {counts['new']:,} | **{ratio:.2f}** |")
+        print("| scenario (wall seconds) | base | new | new / base |")
         print("|---|---|---|---|")
         for label, cmd in scenarios(tmp, args.rows, args.audit_rows).items():
             if args.only and args.only not in label:
