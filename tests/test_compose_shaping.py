@@ -244,16 +244,18 @@ def test_transforms_keep_no_per_batch_state_between_concurrent_calls() -> None:
     assert got == expected
 
 
-def test_a_stateful_reward_is_scored_in_order_by_one_object_in_audits() -> None:
-    # the audit/bench runner scores cheap rewards in worker processes; a running normaliser
-    # there would restart from the parent's state in every batch
-    from rewardlab.audit._scoring import INLINE_CHUNK, ScoreRunner
+def test_a_stateful_reward_is_never_shipped_to_workers_by_the_runner() -> None:
+    # the runner behind audit, bench and the score job ships cheap rewards' batches to worker
+    # processes; a running normaliser there would restart from this process's state every batch
+    from rewardlab.runtime._runner import Runner
 
-    rows = [rewardlab.Sample(completion="c", extras={"value": float(i % 17)}) for i in range(2 * INLINE_CHUNK + 300)]
+    size = 500
+    rows = [rewardlab.Sample(completion="c", extras={"value": float(i % 17)}) for i in range(2 * size + 300)]
     assert running_normalize(V).stateful and weighted_sum(Term(running_normalize(V), 1.0)).stateful
     assert not V.stateful
     reference = running_normalize(V)
-    expected = [s.value for k in range(0, len(rows), INLINE_CHUNK) for s in reference.score(rows[k : k + INLINE_CHUNK])]
-    with ScoreRunner(running_normalize(V), workers=2) as runner:
+    expected = [s.value for k in range(0, len(rows), size) for s in reference.score(rows[k : k + size])]
+    with Runner(running_normalize(V), workers=2, ship=True, batch_size=size) as runner:
+        assert not runner.shipped
         got = [s.value for s in runner.score(rows)]
     assert got == pytest.approx(expected)

@@ -19,6 +19,8 @@ from rewardlab import Reward, RewardNotFound, RewardParamError, Sample, Score, S
 def test_exported_names_are_exactly_the_public_api() -> None:
     assert sorted(rewardlab.__all__) == sorted(
         [
+            "CallResult",
+            "Executor",
             "FieldMap",
             "Reward",
             "RewardNotFound",
@@ -26,11 +28,13 @@ def test_exported_names_are_exactly_the_public_api() -> None:
             "Sample",
             "SampleError",
             "Score",
+            "Signature",
             "Status",
             "__version__",
             "list_rewards",
             "load",
             "register",
+            "remote",
             "reward",
         ]
     )
@@ -282,7 +286,10 @@ def test_entry_points_that_give_no_reward_are_reported_with_their_distribution(t
         "empty = mixed_rewards.empty\n"
         "broken = mixed_rewards.broken\n"
     )
-    code = "import rewardlab; print(rewardlab.load('mixed_good').score([{'completion': 'x'}])[0].value)"
+    code = (
+        "import rewardlab; names = [r.name for r in rewardlab.list_rewards()];"
+        "print('mixed_good' in names, rewardlab.load('mixed_good').score([{'completion': 'x'}])[0].value)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={"PYTHONPATH": str(pkg), "PATH": "/usr/bin:/bin"},
@@ -290,13 +297,13 @@ def test_entry_points_that_give_no_reward_are_reported_with_their_distribution(t
         text=True,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["1.0"]  # the good entry point still works
+    assert out.stdout.split() == ["True", "1.0"]  # the good entry point still works
     warned = [line for line in out.stderr.splitlines() if "EntryPointWarning" in line]
     prefix = "EntryPointWarning: entry point {} (rewardlab.rewards) of distribution mixed-rewards 2.3"
     assert len(warned) == 3, out.stderr
     assert warned[0].endswith(
         prefix.format("'plain' = 'mixed_rewards:plain'")
-        + " is function 'plain', not a Reward or a module of rewards; it is ignored"
+        + " is function 'plain', not a reward or a module of rewards; it is ignored"
     )
     assert warned[1].endswith(
         prefix.format("'empty' = 'mixed_rewards.empty'") + " is a module that defines no reward; it is ignored"
