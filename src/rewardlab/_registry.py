@@ -124,11 +124,10 @@ class Registry(Generic[T]):
         return [ep for ep in self._all_entry_points if name is None or ep.name == name]
 
     def _load_entry(self, ep: EntryPoint, *, strict: bool = True) -> None:
-        """Register what ``ep`` names. One that gives nothing of this kind is reported with a
-        warning naming its distribution, never dropped silently; one that fails to import
-        raises when it was asked for by name (``strict``) and is reported otherwise."""
-        with self._lock:
-            before = set(self._items)
+        """Register what ``ep`` names (an object of this kind, or a module that registers its
+        own). Anything else is reported with a warning naming its distribution, never dropped
+        silently; an entry that fails to import raises when it was asked for by name
+        (``strict``) and is reported the same way otherwise."""
         try:
             obj = ep.load()
         except Exception as exc:
@@ -137,11 +136,7 @@ class Registry(Generic[T]):
             _report(ep, f"could not be loaded: {type(exc).__name__}: {exc}")
             return
         if isinstance(obj, types.ModuleType):
-            with self._lock:
-                added = set(self._items) - before
-            named = ep.name in self._items  # a module registering the entry's name (again) resolves it
-            if not (added or named or any(self.accepts(value) for value in vars(obj).values())):
-                _report(ep, f"is a module that defines no {self.kind}")
+            return  # importing the module registered what it defines
         elif self.accepts(obj):
             self.register(getattr(obj, "name", ep.name), obj, replace=True)
         else:
