@@ -6,15 +6,18 @@ import itertools
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from rewardlab._io import (
     BadRowLog,
     DataError,
+    RawBlock,
     RawRow,
     RowWriter,
     count_rows_hint,
@@ -22,11 +25,12 @@ from rewardlab._io import (
     dumps_row,
     file_format,
     first_jsonl_row,
+    iter_raw_blocks,
     iter_raw_rows,
     parse_row,
 )
 from rewardlab._reward import FunctionReward, Reward
-from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample, SampleError, Status
+from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample, SampleError, Score, Status
 
 INLINE_CHUNK_ROWS = 2048
 """Rows per batch for cheap rewards: large enough to amortise per-batch costs."""
@@ -56,13 +60,28 @@ class JobSummary:
         return self.value_sum / ok if ok else None
 
 
+Batch = RawBlock | list[RawRow]
+"""A batch of input rows: a block of JSONL lines, or rows one by one (Parquet, --group-by, --limit, resume)."""
+
+
+def _reward_modules(reward: Reward) -> tuple[str, ...]:
+    """Modules a worker imports to rebuild ``reward`` (so its first batch does not pay for them)."""
+    module = getattr(getattr(reward, "fn", None), "__module__", None)
+    return (module,) if module else ()
+
+
 @dataclass
 class _ChunkResult:
     rows: list[Any]
+    """Output rows (dicts) for Parquet; empty for JSONL, whose rows are in ``lines``."""
     bad: list[tuple[DataError, RawRow]]
     stop: DataError | None
     statuses: Counter[str]
     value_sum: float
+    lines: bytes = b""
+    """JSONL output: the rows encoded, joined and newline-terminated (one object to send back)."""
+    count: int = 0
+    """Number of output rows."""
 
 
 def output_column_types(output_field: str) -> dict[str, Any]:
@@ -87,9 +106,57 @@ def _to_sample(path: str, raw: RawRow, fields: FieldMap) -> tuple[dict[str, Any]
     return row, sample
 
 
+def _parse_batch(
+    raws: Iterable[RawRow], path: str, fields: FieldMap, skip_bad: bool
+) -> tuple[list[dict[str, Any]], list[Sample], list[tuple[DataError, RawRow]], DataError | None]:
+    """Rows and samples of a batch; the bad rows (with ``skip_bad``) or the first one (``stop``)."""
+    rows: list[dict[str, Any]] = []
+    samples: list[Sample] = []
+    bad: list[tuple[DataError, RawRow]] = []
+    if isinstance(raws, RawBlock):
+        # the hot loop: a well-formed line is parsed as it is (JSON allows the whitespace around
+        # it); anything else takes the general path below, so errors read exactly the same
+        loads, from_mapping = orjson.loads, Sample.from_mapping
+        for number, line in enumerate(raws.data.split(b"\n"), raws.first_line):
+            try:
+                row = loads(line)
+                if type(row) is dict:
+                    sample = from_mapping(row, fields)
+                    rows.append(row)
+                    samples.append(sample)
+                    continue
+            except (orjson.JSONDecodeError, SampleError):
+                pass
+            stripped = line.strip()
+            if not stripped:
+                continue
+            raw = RawRow(number, stripped, len(line) + 1)
+            try:
+                row, sample = _to_sample(path, raw, fields)
+            except DataError as exc:
+                if not skip_bad:
+                    return rows, samples, bad, exc
+                bad.append((exc, raw))
+                continue
+            rows.append(row)  # e.g. a form feed after the JSON: not JSON whitespace, but stripped
+            samples.append(sample)
+        return rows, samples, bad, None
+    for raw in raws:
+        try:
+            row, sample = _to_sample(path, raw, fields)
+        except DataError as exc:
+            if not skip_bad:
+                return rows, samples, bad, exc
+            bad.append((exc, raw))
+            continue
+        rows.append(row)
+        samples.append(sample)
+    return rows, samples, bad, None
+
+
 def process_chunk(
     reward: Reward,
-    raws: list[RawRow],
+    raws: Iterable[RawRow],
     path: str,
     fields: FieldMap,
     output_field: str,
@@ -98,38 +165,53 @@ def process_chunk(
     pool: Any = None,
 ) -> _ChunkResult:
     """Parse, score and merge one batch of rows. Runs in the caller or in a worker."""
-    rows: list[dict[str, Any]] = []
-    samples: list[Sample] = []
-    bad: list[tuple[DataError, RawRow]] = []
-    stop: DataError | None = None
-    for raw in raws:
-        try:
-            row, sample = _to_sample(path, raw, fields)
-        except DataError as exc:
-            if not skip_bad:
-                stop = exc
-                break
-            bad.append((exc, raw))
-            continue
-        rows.append(row)
-        samples.append(sample)
+    rows, samples, bad, stop = _parse_batch(raws, path, fields, skip_bad)
     scores = reward.score(samples, pool=pool) if samples else []
     statuses: Counter[str] = Counter()
+    ok = 0
     value_sum = 0.0
-    out: list[Any] = []
-    key_status, key_reason = f"{output_field}_status", f"{output_field}_reason"
-    key_components, key_signature = f"{output_field}_components", f"{output_field}_signature"
+    added: dict[int, dict[str, Any]] = {}  # the columns each score adds (shared scores: built once)
+    merged: list[dict[str, Any]] = []
+    lines = bytearray()
     for row, score in zip(rows, scores, strict=True):
-        row[output_field] = score.value
-        row[key_status] = score.status.value
-        row[key_reason] = score.reason
-        row[key_components] = dict(score.components)
-        row[key_signature] = score.signature
-        statuses[score.status.value] += 1
-        if score.value is not None:
-            value_sum += score.value
-        out.append(dumps_row(row) if encode_jsonl else row)
-    return _ChunkResult(out, bad, stop, statuses, value_sum)
+        columns = added.get(id(score))  # by identity: every score stays alive in ``scores`` meanwhile
+        if columns is None:
+            columns = added[id(score)] = _score_columns(score, output_field)
+        if score.status is Status.OK:
+            ok += 1
+            value_sum += score.value  # type: ignore[operator]
+        else:
+            statuses[score.status.value] += 1
+        if encode_jsonl:
+            # encoded at once and dropped: the allocator reuses one buffer (keeping 2,048 encoded
+            # rows alive until a join costs fresh memory for each, several times the encoding itself)
+            lines += dumps_row({**row, **columns})
+            lines += b"\n"
+        else:
+            merged.append({**row, **columns})
+    if ok:
+        statuses[Status.OK.value] += ok
+    return _ChunkResult(merged, bad, stop, statuses, value_sum, bytes(lines), len(rows))
+
+
+def _score_columns(score: Score, output_field: str) -> dict[str, Any]:
+    """The columns a score adds to its row."""
+    return {
+        output_field: score.value,
+        f"{output_field}_status": score.status.value,
+        f"{output_field}_reason": score.reason,
+        f"{output_field}_components": dict(score.components),
+        f"{output_field}_signature": score.signature,
+    }
+
+
+def _encode_lines(rows: list[dict[str, Any]]) -> bytes:
+    """The rows as JSONL, each line ending in a newline."""
+    out = bytearray()
+    for row in rows:
+        out += dumps_row(row)
+        out += b"\n"
+    return bytes(out)
 
 
 def _chunks(
@@ -171,37 +253,57 @@ def _group_key(path: str, field: str) -> Callable[[RawRow], Any]:
     return key
 
 
-def _skip_done(
-    rows: Iterator[RawRow],
-    path: str,
-    fields: FieldMap,
-    good_done: int,
-    bad_done: int,
-    on_skip: Callable[[RawRow], None],
-) -> Iterator[RawRow]:
-    """Skip the rows a previous run already wrote (good ones) or logged (bad ones).
+class _Skipper:
+    """Recognises the rows a previous run already wrote (good ones) or logged (bad ones).
 
     Good and bad rows are counted separately, so the order in which the two
     files were flushed before a crash does not matter.
     """
-    good = bad = 0
-    for raw in rows:
-        if good >= good_done and bad >= bad_done:
-            yield raw
-            continue
+
+    def __init__(self, path: str, fields: FieldMap, good_done: int, bad_done: int) -> None:
+        self.path, self.fields = path, fields
+        self.good_left, self.bad_left = good_done, bad_done
+
+    @property
+    def done(self) -> bool:
+        return self.good_left <= 0 and self.bad_left <= 0
+
+    def skip(self, raw: RawRow) -> bool:
+        """Whether ``raw`` was handled by the previous run (and is now counted as such)."""
         try:
-            _to_sample(path, raw, fields)
+            _to_sample(self.path, raw, self.fields)
             is_good = True
         except DataError:
             is_good = False
-        if is_good and good < good_done:
-            good += 1
-            on_skip(raw)
-        elif not is_good and bad < bad_done:
-            bad += 1
+        if is_good and self.good_left > 0:
+            self.good_left -= 1
+            return True
+        if not is_good and self.bad_left > 0:
+            self.bad_left -= 1
+            return True
+        return False
+
+
+def _skip_done(rows: Iterator[RawRow], skipper: _Skipper, on_skip: Callable[[RawRow], None]) -> Iterator[RawRow]:
+    """The rows that remain to be scored."""
+    for raw in rows:
+        if not skipper.done and skipper.skip(raw):
             on_skip(raw)
         else:
             yield raw
+
+
+def _skip_done_blocks(
+    blocks: Iterator[RawBlock], skipper: _Skipper, on_skip: Callable[[RawRow], None]
+) -> Iterator[RawBlock | list[RawRow]]:
+    """The batches that remain to be scored: the first one is cut where the previous run stopped."""
+    for block in blocks:
+        if skipper.done:
+            yield block
+            continue
+        rest = list(_skip_done(iter(block), skipper, on_skip))
+        if rest:
+            yield rest
 
 
 def _check_resumable(writer: RowWriter, reward: Reward, output_field: str) -> None:
@@ -239,9 +341,12 @@ class _Progress:
         self.task = self.bar.add_task("score", total=total)
         self.bar.start()
 
-    def advance(self, raws: list[RawRow]) -> None:
+    def advance(self, raws: Batch) -> None:
         if self.bar is not None:
-            amount = len(raws) if self.unit == "rows" else sum(r.size for r in raws)
+            if isinstance(raws, RawBlock):
+                amount = raws.size
+            else:
+                amount = len(raws) if self.unit == "rows" else sum(r.size for r in raws)
             self.bar.advance(self.task, amount)
 
     def close(self) -> None:
@@ -287,7 +392,9 @@ def score_file(
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such file")
     started = time.monotonic()
-    writer = RowWriter(output_path, resume=resume, column_types=output_column_types(output_field))
+    parquet_out = file_format(output_path) == "parquet"  # (pyarrow is imported only for Parquet)
+    column_types = output_column_types(output_field) if parquet_out else None
+    writer = RowWriter(output_path, resume=resume, column_types=column_types)
     _check_resumable(writer, reward, output_field)
     if resume and group_by and writer.format == "jsonl" and writer.rows_written:
         writer.rows_written -= drop_trailing_group(writer.path, group_by)
@@ -303,24 +410,28 @@ def score_file(
     if pool is not None:
         pool.start(warm=reward.worker_modules)  # worker start-up overlaps reading the first batch
     chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated else None
-    rows = _skip_done(
-        itertools.islice(iter_raw_rows(path), limit),
-        path,
-        fields,
-        writer.rows_written,
-        bad_log.count if bad_log else 0,
-        lambda raw: bar.advance([raw]),
-    )
+    if chunk_pool is not None:
+        chunk_pool.start(warm=(__name__, *_reward_modules(reward)))
+    skipper = _Skipper(path, fields, writer.rows_written, bad_log.count if bad_log else 0)
+    batches: Iterator[Batch]
+    if file_format(path) == "jsonl" and not group_by and limit is None:
+        # whole lines, unparsed: a batch travels to a worker as one bytes object
+        batches = _skip_done_blocks(iter_raw_blocks(path, size), skipper, lambda raw: bar.advance([raw]))
+    else:
+        rows = _skip_done(itertools.islice(iter_raw_rows(path), limit), skipper, lambda raw: bar.advance([raw]))
+        batches = _chunks(rows, size, _group_key(path, group_by) if group_by else None)
     stop: DataError | None = None
     finished = False
-    grouping = _group_key(path, group_by) if group_by else None
 
-    def consume(raws: list[RawRow], result: _ChunkResult) -> DataError | None:
-        writer.write(result.rows)
+    def consume(raws: Batch, result: _ChunkResult) -> DataError | None:
+        if result.lines:
+            writer.write_lines(result.lines, result.count)
+        else:
+            writer.write(result.rows)
         if bad_log is not None:
             for error, raw in result.bad:
                 bad_log.record(error, raw)
-        summary.rows += len(result.rows)
+        summary.rows += result.count
         summary.bad_rows += len(result.bad)
         summary.statuses.update(result.statuses)
         summary.value_sum += result.value_sum
@@ -329,10 +440,9 @@ def score_file(
 
     try:
         skip_bad = bool(bad_log)
-        batches = _chunks(rows, size, grouping)
         if chunk_pool is not None:
             # cheap reward, several workers: each batch is parsed, scored and serialised in a worker
-            def in_worker(raws: list[RawRow]) -> _ChunkResult:
+            def in_worker(raws: Batch) -> _ChunkResult:
                 outcome = chunk_pool.call(process_chunk, reward, raws, path, fields, output_field, encode, skip_bad)
                 if outcome.status is Status.OK:
                     return outcome.value
@@ -341,7 +451,7 @@ def score_file(
             stop = _run_pipelined(batches, in_worker, consume, threads=chunk_pool.size, window=2 * chunk_pool.size)
         elif pool is not None and isinstance(reward, FunctionReward):
             # isolated (stateless) reward: while one batch waits on the workers, the next is prepared
-            def with_pool(raws: list[RawRow]) -> _ChunkResult:
+            def with_pool(raws: Batch) -> _ChunkResult:
                 return process_chunk(reward, raws, path, fields, output_field, encode, skip_bad, pool)
 
             stop = _run_pipelined(batches, with_pool, consume, threads=2, window=2)
@@ -366,7 +476,7 @@ def score_file(
 
 
 def _failed_chunk(
-    raws: list[RawRow],
+    raws: Batch,
     outcome: Any,
     reward: Reward,
     path: str,
@@ -396,21 +506,24 @@ def _failed_chunk(
                 f"{output_field}_signature": reward.signature,
             }
         )
-        failed.rows.append(dumps_row(row) if encode else row)
+        failed.rows.append(row)
         failed.statuses[status.value] += 1
+    failed.count = len(failed.rows)
+    if encode:
+        failed.lines, failed.rows = _encode_lines(failed.rows), []
     return failed
 
 
 def _run_pipelined(
-    batches: Iterator[list[RawRow]],
-    run_batch: Callable[[list[RawRow]], _ChunkResult],
-    consume: Callable[[list[RawRow], _ChunkResult], DataError | None],
+    batches: Iterator[Batch],
+    run_batch: Callable[[Batch], _ChunkResult],
+    consume: Callable[[Batch, _ChunkResult], DataError | None],
     *,
     threads: int,
     window: int,
 ) -> DataError | None:
     """Run ``run_batch`` on a bounded number of batches at once; consume results in input order."""
-    in_flight: list[tuple[list[RawRow], Future[_ChunkResult]]] = []
+    in_flight: list[tuple[Batch, Future[_ChunkResult]]] = []
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rewardlab-score") as pool:
         for raws in batches:
             in_flight.append((raws, pool.submit(run_batch, raws)))

@@ -80,8 +80,7 @@ class Reward:
         scores = self._score(batch, pool)
         if len(scores) != len(batch):
             raise RuntimeError(f"reward {self.name!r} returned {len(scores)} scores for {len(batch)} samples")
-        signature = self.signature
-        return [s if s.signature else s.with_signature(signature) for s in scores]
+        return sign_scores(scores, self.signature)
 
     async def ascore(self, samples: Iterable[SampleLike], *, pool: Any = None) -> list[Score]:
         """`score` without blocking the running event loop."""
@@ -115,6 +114,25 @@ class Reward:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"<Reward {self.name}({args})>"
+
+
+def sign_scores(scores: Sequence[Score], signature: str) -> list[Score]:
+    """Each score with ``signature`` unless it carries one already.
+
+    A score object returned several times (a reward's shared constant such as
+    ``Score.ok(1.0)``) is signed once and the signed copy shared: scores are immutable.
+    """
+    signed: dict[int, Score] = {}  # by identity: every score stays alive in ``scores`` meanwhile
+    out: list[Score] = []
+    for score in scores:
+        if score.signature:
+            out.append(score)
+            continue
+        copy = signed.get(id(score))
+        if copy is None:
+            copy = signed[id(score)] = score.with_signature(signature)
+        out.append(copy)
+    return out
 
 
 def format_param(value: Any) -> str:
@@ -367,8 +385,7 @@ class FunctionReward(Reward):
                 scores = await asyncio.to_thread(self.run_inline, batch)
             else:
                 scores = await self._run_async_each(batch, dict(self.params))
-            signature = self.signature
-            return [s if s.signature else s.with_signature(signature) for s in scores]
+            return sign_scores(scores, self.signature)
         return await super().ascore(samples, pool=pool)
 
 
