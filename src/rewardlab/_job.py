@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import sys
 import time
@@ -30,7 +32,7 @@ from rewardlab._io import (
     parse_row,
 )
 from rewardlab._reward import FunctionReward, Reward
-from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample, SampleError, Score, Status
+from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample, SampleError, Score, Status, sample_maker
 
 INLINE_CHUNK_ROWS = 2048
 """Rows per batch for cheap rewards: large enough to amortise per-batch costs."""
@@ -106,6 +108,23 @@ def _to_sample(path: str, raw: RawRow, fields: FieldMap) -> tuple[dict[str, Any]
     return row, sample
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch is parsed.
+
+    Parsing keeps thousands of new dicts and samples alive and makes no reference cycles;
+    the collector would scan them over and over as they accumulate (about a tenth of the
+    job's time). Reward code never runs paused.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _parse_batch(
     raws: Iterable[RawRow], path: str, fields: FieldMap, skip_bad: bool
 ) -> tuple[list[dict[str, Any]], list[Sample], list[tuple[DataError, RawRow]], DataError | None]:
@@ -116,12 +135,12 @@ def _parse_batch(
     if isinstance(raws, RawBlock):
         # the hot loop: a well-formed line is parsed as it is (JSON allows the whitespace around
         # it); anything else takes the general path below, so errors read exactly the same
-        loads, from_mapping = orjson.loads, Sample.from_mapping
+        loads, make_sample = orjson.loads, sample_maker(fields)
         for number, line in enumerate(raws.data.split(b"\n"), raws.first_line):
             try:
                 row = loads(line)
                 if type(row) is dict:
-                    sample = from_mapping(row, fields)
+                    sample = make_sample(row)
                     rows.append(row)
                     samples.append(sample)
                     continue
@@ -165,7 +184,8 @@ def process_chunk(
     pool: Any = None,
 ) -> _ChunkResult:
     """Parse, score and merge one batch of rows. Runs in the caller or in a worker."""
-    rows, samples, bad, stop = _parse_batch(raws, path, fields, skip_bad)
+    with _collector_paused():
+        rows, samples, bad, stop = _parse_batch(raws, path, fields, skip_bad)
     scores = reward.score(samples, pool=pool) if samples else []
     statuses: Counter[str] = Counter()
     ok = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,17 +210,14 @@ class Sample:
             SampleError: the row has no completion field.
         """
         fields = fields or DEFAULT_FIELDS
+        if cls is Sample:
+            return sample_maker(fields)(row)
         if fields.completion not in row:
             raise SampleError(f"missing field {fields.completion!r}", field=fields.completion)
-        extras = dict(row)
-        pop = extras.pop
-        pop(fields.completion, None)
-        pop(fields.prompt, None)
-        pop(fields.reference, None)
-        pop(fields.id, None)
+        named = {fields.completion, fields.prompt, fields.reference, fields.id}
+        extras = {k: v for k, v in row.items() if k not in named}
         sample_id = row.get(fields.id)
-        build = _build_sample if cls is Sample else cls
-        return build(
+        return cls(
             row[fields.completion],
             row.get(fields.prompt),
             row.get(fields.reference),
@@ -237,6 +235,32 @@ class Sample:
         if self.id is not None:
             out["id"] = self.id
         return out
+
+
+@functools.lru_cache(maxsize=32)
+def sample_maker(fields: FieldMap) -> Callable[[Mapping[str, Any]], Sample]:
+    """``Sample.from_mapping(row, fields)`` as a one-argument function, for building many samples."""
+    completion, prompt, reference, id_field = fields.completion, fields.prompt, fields.reference, fields.id
+
+    def make(row: Mapping[str, Any]) -> Sample:
+        if completion not in row:
+            raise SampleError(f"missing field {completion!r}", field=completion)
+        extras = dict(row)
+        pop = extras.pop
+        pop(completion, None)
+        pop(prompt, None)
+        pop(reference, None)
+        pop(id_field, None)
+        sample_id = row.get(id_field)
+        return _build_sample(
+            row[completion],
+            row.get(prompt),
+            row.get(reference),
+            extras,
+            None if sample_id is None else str(sample_id),
+        )
+
+    return make
 
 
 def _slot_setter(name: str) -> Callable[[Sample, Any], None]:
