@@ -281,8 +281,13 @@ class RowWriter:
             return
         if self.format == "jsonl":
             assert self._handle is not None
-            lines = [r if isinstance(r, bytes) else dumps_row(r) for r in rows]
-            self._handle.write(b"\n".join(lines) + b"\n")
+            out = bytearray()
+            for r in rows:
+                # appended and dropped at once: keeping every encoded row alive until a join
+                # costs fresh memory for each, several times the encoding itself
+                out += r if isinstance(r, bytes) else dumps_row(r)
+                out += b"\n"
+            self._handle.write(out)
             self._handle.flush()
         else:
             import pyarrow as pa

@@ -105,7 +105,7 @@ def _group_stats(values: np.ndarray, codes: np.ndarray, size: int) -> tuple[np.n
 def _standardise(values: np.ndarray, codes: np.ndarray, size: int, eps: float) -> np.ndarray:
     """``(r - mean) / (std + eps)`` within each group, unbiased std; a constant group (or one value) gives zeros."""
     counts, sums, constant = _group_stats(values, codes, size)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         mean = sums / counts
         deviation = values - mean[codes]
         std = np.sqrt(np.bincount(codes, weights=deviation * deviation, minlength=size) / (counts - 1))
@@ -267,7 +267,7 @@ def group_advantages(
         return _to_list(_standardise(usable, group, size, eps), present, n)
     counts = np.bincount(group, minlength=size)
     totals = np.bincount(group, weights=usable, minlength=size)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if estimator == "drgrpo":
             return _to_list(usable - (totals / counts)[group], present, n)
         # rloo; a group of one has no baseline: None
