@@ -264,3 +264,30 @@ def test_a_bad_row_found_in_a_worker_is_reported_with_file_and_line(tmp_path: Pa
         assert [json.loads(line)["completion"] for line in out.read_bytes().splitlines()] == ["a"]
     score_file(src, out, rewardlab.load("exact_match"), workers=2, skip_bad_rows=True)
     assert [json.loads(line)["line"] for line in Path(str(out) + ".bad.jsonl").read_bytes().splitlines()] == [2]
+
+
+def test_each_output_line_is_the_row_with_the_score_columns_encoded_as_one_object(tmp_path: Path) -> None:
+    rows = [
+        {"id": 1, "completion": "Paris", "reference": "paris", "meta": {"é": [1, 2.5, None]}},
+        {"completion": "x", "reward": 7, "prompt": "p"},  # a column of that name already: replaced in place
+        {"reward_status": "old", "completion": "y", "reference": "y"},
+        {"completion": "z"},  # no reference: abstain, with a reason
+        {"completion": "\u2028 line separator \\ \" quote", "reference": "x", "n": 1e300, "big": -(2**63)},
+    ]
+    src = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in rows], True)
+    out = tmp_path / "out.jsonl"
+    reward = rewardlab.load("exact_match")
+    score_file(src, out, reward, progress=False)
+    scores = reward.score(rows)
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == len(rows)
+    for line, row, score in zip(lines, rows, scores, strict=True):
+        expected = {
+            **row,
+            "reward": score.value,
+            "reward_status": score.status.value,
+            "reward_reason": score.reason,
+            "reward_components": dict(score.components),
+            "reward_signature": score.signature,
+        }
+        assert line == orjson.dumps(expected)

@@ -190,28 +190,50 @@ def process_chunk(
     statuses: Counter[str] = Counter()
     ok = 0
     value_sum = 0.0
-    added: dict[int, dict[str, Any]] = {}  # the columns each score adds (shared scores: built once)
+    added: dict[int, tuple[dict[str, Any], bytes]] = {}  # per score: its columns, and them encoded
+    k0, k1, k2, k3, k4 = _column_names(output_field)
     merged: list[dict[str, Any]] = []
     lines = bytearray()
     for row, score in zip(rows, scores, strict=True):
-        columns = added.get(id(score))  # by identity: every score stays alive in ``scores`` meanwhile
-        if columns is None:
-            columns = added[id(score)] = _score_columns(score, output_field)
+        found = added.get(id(score))  # by identity: every score stays alive in ``scores`` meanwhile
+        if found is None:
+            columns = _score_columns(score, output_field)
+            # ``"reward":1.0,...}`` and the newline: appended to a row's own encoding minus its "}"
+            found = added[id(score)] = (columns, dumps_row(columns)[1:] + b"\n")
+        columns, tail = found
         if score.status is Status.OK:
             ok += 1
             value_sum += score.value  # type: ignore[operator]
         else:
             statuses[score.status.value] += 1
-        if encode_jsonl:
+        if not encode_jsonl:
+            merged.append({**row, **columns})
+        elif row and k0 not in row and k1 not in row and k2 not in row and k3 not in row and k4 not in row:
             # encoded at once and dropped: the allocator reuses one buffer (keeping 2,048 encoded
             # rows alive until a join costs fresh memory for each, several times the encoding itself)
+            lines += dumps_row(row)
+            lines[-1] = _COMMA  # the row's closing "}" becomes the separator before the added columns
+            lines += tail
+        else:  # the row already has a column of that name: it is replaced where it stands
             lines += dumps_row({**row, **columns})
             lines += b"\n"
-        else:
-            merged.append({**row, **columns})
     if ok:
         statuses[Status.OK.value] += ok
     return _ChunkResult(merged, bad, stop, statuses, value_sum, bytes(lines), len(rows))
+
+
+_COMMA = ord(",")
+
+
+def _column_names(output_field: str) -> tuple[str, str, str, str, str]:
+    """The five columns the job adds, in order."""
+    return (
+        output_field,
+        f"{output_field}_status",
+        f"{output_field}_reason",
+        f"{output_field}_components",
+        f"{output_field}_signature",
+    )
 
 
 def _score_columns(score: Score, output_field: str) -> dict[str, Any]:
