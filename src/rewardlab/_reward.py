@@ -74,7 +74,7 @@ class Reward:
             pool: A `rewardlab.runtime.WorkerPool` for rewards that run
                 isolated; the process-wide default pool when omitted.
         """
-        batch = [as_sample(s) for s in samples]
+        batch = [s if type(s) is Sample else as_sample(s) for s in samples]
         if not batch:
             return []
         scores = self._score(batch, pool)
@@ -334,12 +334,13 @@ class FunctionReward(Reward):
             return [_coerce_result(r) for r in results]
         if self.is_async:
             return _run_coroutine(self._run_async_each(samples, params))
-        out = []
+        out: list[Score] = []
+        fn, coerce, append = self.fn, _coerce_result, out.append
         for sample in samples:
             try:
-                out.append(_coerce_result(self.fn(sample, **params)))
+                append(coerce(fn(sample, **params)))
             except Exception as exc:
-                out.append(_error_from(exc))
+                append(_error_from(exc))
         return out
 
     async def _run_async_each(self, samples: Sequence[Sample], params: dict[str, Any]) -> list[Score]:

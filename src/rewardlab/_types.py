@@ -239,8 +239,16 @@ class Sample:
 
 @functools.lru_cache(maxsize=32)
 def sample_maker(fields: FieldMap) -> Callable[[Mapping[str, Any]], Sample]:
-    """``Sample.from_mapping(row, fields)`` as a one-argument function, for building many samples."""
+    """``Sample.from_mapping(row, fields)`` as a one-argument function, for building many samples.
+
+    The score job builds one sample per row: the sample is filled slot by slot, at a fraction
+    of the cost of the frozen dataclass's ``__init__`` (which would validate nothing more).
+    """
     completion, prompt, reference, id_field = fields.completion, fields.prompt, fields.reference, fields.id
+    new = object.__new__
+    set_completion, set_prompt, set_reference, set_extras, set_id = (
+        Sample.__dict__[name].__set__ for name in ("completion", "prompt", "reference", "extras", "id")
+    )
 
     def make(row: Mapping[str, Any]) -> Sample:
         if completion not in row:
@@ -252,43 +260,15 @@ def sample_maker(fields: FieldMap) -> Callable[[Mapping[str, Any]], Sample]:
         pop(reference, None)
         pop(id_field, None)
         sample_id = row.get(id_field)
-        return _build_sample(
-            row[completion],
-            row.get(prompt),
-            row.get(reference),
-            extras,
-            None if sample_id is None else str(sample_id),
-        )
+        sample: Sample = new(Sample)
+        set_completion(sample, row[completion])
+        set_prompt(sample, row.get(prompt))
+        set_reference(sample, row.get(reference))
+        set_extras(sample, extras)
+        set_id(sample, None if sample_id is None else str(sample_id))
+        return sample
 
     return make
-
-
-def _slot_setter(name: str) -> Callable[[Sample, Any], None]:
-    return Sample.__dict__[name].__set__
-
-
-def _build_sample(
-    completion: Text,
-    prompt: Text | None,
-    reference: Any,
-    extras: Mapping[str, Any],
-    id: str | None,
-    _new: Any = object.__new__,
-    _completion: Any = _slot_setter("completion"),
-    _prompt: Any = _slot_setter("prompt"),
-    _reference: Any = _slot_setter("reference"),
-    _extras: Any = _slot_setter("extras"),
-    _id: Any = _slot_setter("id"),
-) -> Sample:
-    """``Sample(...)`` with every field given, at a fraction of the cost of the frozen dataclass's
-    ``__init__`` (the score job builds one per row; nothing is validated there either)."""
-    sample: Sample = _new(Sample)
-    _completion(sample, completion)
-    _prompt(sample, prompt)
-    _reference(sample, reference)
-    _extras(sample, extras)
-    _id(sample, id)
-    return sample
 
 
 @dataclass(frozen=True, slots=True)
