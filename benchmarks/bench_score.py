@@ -34,6 +34,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 PEER = textwrap.dedent(
     """
@@ -132,13 +133,21 @@ def rewards_of(path: Path) -> list[float]:
 
 
 def phases(src: Path, rows: int) -> list[tuple[str, float]]:
-    """Seconds per row of each part of the job, each run alone over the first ``rows`` rows (one core)."""
+    """CPU seconds per row of the whole job and of each of its parts, in this process, one core.
+
+    The job runs on the first ``rows`` rows with ``score_file`` (no workers); then each part
+    runs alone on the same rows, and the bare loop too, for scale.
+    """
+    import gc
+    import re
+    import unicodedata
+
     import orjson
 
     import rewardlab
-    from rewardlab import Sample
     from rewardlab._io import dumps_row, iter_raw_blocks
-    from rewardlab._job import INLINE_CHUNK_ROWS, process_chunk
+    from rewardlab._job import INLINE_CHUNK_ROWS, process_chunk, score_file
+    from rewardlab._types import sample_maker
 
     reward = rewardlab.load("exact_match")
     fields = rewardlab.FieldMap()
@@ -147,44 +156,82 @@ def phases(src: Path, rows: int) -> list[tuple[str, float]]:
     sample_path = src.with_name("phases.jsonl")
     sample_path.write_bytes(head)
     n = head.count(b"\n")
+    out = sample_path.with_name("phases.out.jsonl")
 
-    def clock(fn: object) -> float:
-        start = time.process_time()
-        fn()  # type: ignore[operator]
-        return (time.process_time() - start) / n
+    def clock(fn: Any, collector: bool = False) -> float:
+        """CPU seconds per row of ``fn()``; the parts run with the cyclic collector off (its
+        cost inside the job is measured on its own)."""
+        gc.collect()
+        if not collector:
+            gc.disable()
+        try:
+            start = time.process_time()
+            fn()
+            return (time.process_time() - start) / n
+        finally:
+            gc.enable()
+
+    collecting = [0.0, 0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[1] = time.process_time()
+        else:
+            collecting[0] += time.process_time() - collecting[1]
+
+    gc.callbacks.append(on_gc)
+    job = clock(lambda: score_file(sample_path, out, reward, progress=False), collector=True)
+    gc.callbacks.remove(on_gc)
+    collector = collecting[0] / n
 
     blocks = list(iter_raw_blocks(sample_path, INLINE_CHUNK_ROWS))
     lines = [line for block in blocks for line in block.data.split(b"\n") if line]
     parsed = [orjson.loads(line) for line in lines]
-    samples = [Sample.from_mapping(row) for row in parsed]
+    make_sample = sample_maker(fields)  # what Sample.from_mapping calls; the job takes it once per batch
+    samples = [make_sample(row) for row in parsed]
     batches = [samples[i : i + INLINE_CHUNK_ROWS] for i in range(0, n, INLINE_CHUNK_ROWS)]
-    merged = [row for b in blocks for row in process_chunk(reward, b, "x", fields, "reward", False, False).rows]
-    out = sample_path.with_name("phases.out")
-
-    def write() -> None:
-        with out.open("wb") as sink:
-            for block in blocks:
-                sink.write(block.data)
-                sink.flush()
+    encoded = [process_chunk(reward, b, "x", fields, "reward", True, False).lines for b in blocks]
 
     def encode() -> None:
         buffer = bytearray()
-        for row in merged:
+        for row in parsed:
             buffer += dumps_row(row)
             buffer += b"\n"
 
-    total = clock(lambda: [process_chunk(reward, b, str(sample_path), fields, "reward", True, False) for b in blocks])
+    def write() -> None:
+        with out.open("wb") as sink:
+            for data in encoded:
+                sink.write(data)
+                sink.flush()
+
+    spaces = re.compile(r"\s+")
+
+    def norm(text: str) -> str:
+        return spaces.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+    def bare() -> None:
+        with sample_path.open("rb") as source, out.open("wb") as sink:
+            for line in source:
+                row = orjson.loads(line)
+                row["reward"] = float(norm(row["completion"]) == norm(row["reference"]))
+                sink.write(orjson.dumps(row))
+                sink.write(b"\n")
+
     parts = [
-        ("read the file in blocks", clock(lambda: list(iter_raw_blocks(sample_path, INLINE_CHUNK_ROWS)))),
+        ("read the file in blocks of lines", clock(lambda: list(iter_raw_blocks(sample_path, INLINE_CHUNK_ROWS)))),
         ("JSON parse (orjson.loads)", clock(lambda: [orjson.loads(line) for line in lines])),
-        ("build Samples (Sample.from_mapping)", clock(lambda: [Sample.from_mapping(row) for row in parsed])),
-        ("score (exact_match via Reward.score)", clock(lambda: [reward.score(b) for b in batches])),
-        ("encode output rows (orjson.dumps)", clock(encode)),
+        ("build Samples (as Sample.from_mapping)", clock(lambda: [make_sample(row) for row in parsed])),
+        ("score: exact_match through Reward.score", clock(lambda: [reward.score(b) for b in batches])),
+        ("encode the input rows (orjson.dumps)", clock(encode)),
         ("write and flush the output", clock(write)),
     ]
-    inside = sum(t for name, t in parts[1:5])
-    parts.append(("rest of the batch loop (split lines, merge columns, bookkeeping)", max(0.0, total - inside)))
-    return parts
+    parts.append(("cyclic garbage collector", collector))
+    parts.append(("rest: batch loop, added columns, bookkeeping", max(0.0, job - sum(t for _, t in parts))))
+    return [
+        ("rewardlab score job, in process (score_file, 1 core)", job),
+        *parts,
+        ("bare loop, same rows, in process", clock(bare, collector=True)),
+    ]
 
 
 def main() -> None:
@@ -195,6 +242,7 @@ def main() -> None:
     parser.add_argument("--phases", type=int, default=200_000, help="rows for the per-part breakdown (0: none)")
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         src = tmp / "rows.jsonl"
@@ -204,9 +252,21 @@ def main() -> None:
         env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
         sides: dict[str, list[tuple[float, float]]] = {}
 
-        def ours_cmd(w: int) -> list[str]:
-            return [sys.executable, "-m", "rewardlab", "score", str(src), "-r", "exact_match",
+        def ours_cmd(w: int, source: Path = src) -> list[str]:
+            return [sys.executable, "-m", "rewardlab", "score", str(source), "-r", "exact_match",
                     "-o", str(tmp / f"ours{w}.jsonl"), "--workers", str(w), "--no-progress"]  # fmt: skip
+
+        # fixed costs: interpreter start, imports, worker start-up, on a one-row file
+        one = tmp / "one.jsonl"
+        one.write_bytes(src.open("rb").readline())
+        fixed: dict[str, list[float]] = {}
+        for _ in range(3):
+            for w in workers:
+                fixed.setdefault(f"rewardlab --workers {w}", []).append(timed(ours_cmd(w, one))[0])
+            fixed.setdefault("bare loop", []).append(
+                timed([sys.executable, str(tmp / "bare.py"), str(one), "/dev/null"])[0]
+            )
+        startup = {name: statistics.median(times) for name, times in fixed.items()}
 
         for i in range(args.repeat):
             runs = [("bare loop, 1 core", [sys.executable, str(tmp / "bare.py"), str(src), str(tmp / "bare.jsonl")])]
@@ -229,7 +289,8 @@ def main() -> None:
     rate = {name: args.rows / t for name, t in median.items()}
     bare, peer = rate["bare loop, 1 core"], rate["datasets.map"]
     python = f"{platform.python_implementation()} {platform.python_version()}"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {python}; load before: {os.getloadavg()[0]:.1f}")
+    load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {python}; {load}")
     print(f"rows: {args.rows:,}; medians of {args.repeat} alternated runs; all outputs agree row by row")
     print()
     print("| program | seconds | rows/s | vs datasets.map | per core vs bare loop | peak memory |")
@@ -246,16 +307,19 @@ def main() -> None:
         for w in workers[1:]:
             print(f"--workers {w} / --workers {workers[0]} throughput: {rate[f'rewardlab --workers {w}'] / base:.2f}x")
     if breakdown:
-        total = sum(t for _, t in breakdown)
         print()
-        print(f"where rewardlab's time goes, one core, first {min(args.phases, args.rows):,} rows (CPU time per row):")
+        rows_profiled = min(args.phases, args.rows)
+        print(f"where the time goes: CPU time per row on the first {rows_profiled:,} rows, in this process, one core")
         print()
-        print("| part | microseconds per row | share |")
+        print("| part | microseconds per row | share of the job |")
         print("|---|---:|---:|")
+        job = breakdown[0][1]
         for name, t in breakdown:
-            print(f"| {name} | {t * 1e6:.2f} | {t / total:.0%} |")
-        print(f"| total | {total * 1e6:.2f} | |")
-        print(f"| the bare loop, whole program (for scale) | {1e6 / bare:.2f} | |")
+            print(f"| {name} | {t * 1e6:.2f} | {t / job:.0%} |")
+        print()
+        print(f"bare loop / job, CPU per row: {breakdown[-1][1] / job:.2f}")
+    print()
+    print("start-up (one-row file, medians):", ", ".join(f"{k} {v:.2f} s" for k, v in startup.items()))
 
 
 if __name__ == "__main__":

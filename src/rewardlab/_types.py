@@ -209,9 +209,10 @@ class Sample:
         Raises:
             SampleError: the row has no completion field.
         """
-        fields = fields or DEFAULT_FIELDS
         if cls is Sample:
-            return sample_maker(fields)(row)
+            default = fields is None or fields is DEFAULT_FIELDS
+            return (_default_sample_maker() if default else sample_maker(fields))(row)
+        fields = fields or DEFAULT_FIELDS
         if fields.completion not in row:
             raise SampleError(f"missing field {fields.completion!r}", field=fields.completion)
         named = {fields.completion, fields.prompt, fields.reference, fields.id}
@@ -282,6 +283,16 @@ class FieldMap:
 
 
 DEFAULT_FIELDS = FieldMap()
+
+
+def _default_sample_maker() -> Callable[[Mapping[str, Any]], Sample]:
+    global _DEFAULT_MAKER
+    if _DEFAULT_MAKER is None:
+        _DEFAULT_MAKER = sample_maker(DEFAULT_FIELDS)
+    return _DEFAULT_MAKER
+
+
+_DEFAULT_MAKER: Callable[[Mapping[str, Any]], Sample] | None = None
 
 
 class SampleError(ValueError):
