@@ -101,7 +101,7 @@ def reference_bnpo(rewards: list[Any], keys: list[Hashable]) -> list[float | Non
             log_density = math.lgamma(alpha + beta) - math.lgamma(alpha) - math.lgamma(beta)
             log_density += (alpha - 1) * math.log(p) if alpha != 1 else 0.0
             log_density += (beta - 1) * math.log(1 - p) if beta != 1 else 0.0
-            density = math.exp(log_density)
+            density = math.exp(log_density) if log_density < 709 else math.inf  # beyond floats: 1 / f is 0
         weight = 1e6 if density <= 0 else min(1 / density, 1e6)
         for i in rows:
             out[i] = weight * (values[i] - p)  # type: ignore[operator]

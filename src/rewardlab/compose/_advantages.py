@@ -158,11 +158,13 @@ def bnpo_beta_parameters(group_means: Sequence[float] | np.ndarray) -> tuple[flo
 
 def _beta_pdf(p: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     log_density = np.full(p.shape, math.lgamma(alpha + beta) - math.lgamma(alpha) - math.lgamma(beta))
-    with np.errstate(divide="ignore"):
+    # divide: log(0) at p = 0 or 1 is -inf, density 0; over: a density beyond floats (huge alpha
+    # and beta, all group means nearly equal) is inf, and its weight 1 / f is 0
+    with np.errstate(divide="ignore", over="ignore"):
         for exponent, x in ((alpha - 1.0, p), (beta - 1.0, 1.0 - p)):
             if exponent != 0.0:  # x ** 0 is 1, even at x = 0
                 log_density += exponent * np.log(np.maximum(x, 0.0))
-    return np.exp(log_density)
+        return np.exp(log_density)
 
 
 def _bnpo(values: np.ndarray, codes: np.ndarray, size: int, min_value: float, max_value: float) -> np.ndarray:
