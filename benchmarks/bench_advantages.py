@@ -12,6 +12,7 @@ end with a list, so both pay the conversions:
 * ``normalize_then_sum``: two rewards per row, each standardised per group, summed, then
   standardised over the batch (GRPOTrainer, ``multi_objective_aggregation="normalize_then_sum"``).
 
+TRL is timed with torch's default thread count and with one thread; the ratio uses the faster.
 rewardlab is timed twice: with one group key per row (any hashable, rows of a group anywhere)
 and with ``groups=G`` (consecutive groups, TRL's layout). TRL runs in float32, as in training;
 the values are compared on every row both define, against TRL's formula in float32 and in float64
@@ -133,6 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    threads = torch.get_num_threads()
     rnd = random.Random(0)
     n, g = args.rows - args.rows % args.group, args.group
     keys = [i // g for i in range(n)]
@@ -147,27 +149,38 @@ def main() -> None:
             row[1] = None  # an unscorable row has no reward from either function
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
-        f"{platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        f"{platform.python_version()}, torch {torch.__version__} ({threads} threads by default); "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     print(f"rows: {n:,} in groups of {g}, 2% unusable; medians of {args.repeat} alternated runs")
     print()
     print(
-        "| estimator | rewardlab, group keys | rewardlab, groups=G | TRL torch (float32) "
-        "| ratio TRL / rewardlab (keys, G) | max diff vs TRL float32 / float64 / reference |"
+        f"| estimator | rewardlab, group keys | rewardlab, groups=G | TRL torch float32, {threads} / 1 threads "
+        "| ratio TRL (faster setting) / rewardlab (keys, G) | max diff vs TRL float32 / float64 / reference |"
     )
     print("|---|---|---|---|---|---|")
     worst_ratio = math.inf
     for estimator in ("grpo", "drgrpo", "rloo", "normalize_then_sum"):
         data: list[Any] = pairs if estimator == "normalize_then_sum" else single
         trl32 = trl_formula(estimator, g, torch.float32)
-        (t_keys, t_g, t_trl), (ours, ours_g, theirs) = alternated_medians(
+
+        def trl_one_thread(data: Any = data, f: Any = trl32) -> Any:
+            torch.set_num_threads(1)
+            try:
+                return f(data)
+            finally:
+                torch.set_num_threads(threads)
+
+        (t_keys, t_g, t_trl_threads, t_trl_one), (ours, ours_g, theirs, _) = alternated_medians(
             args.repeat,
             [
                 lambda data=data, est=estimator: group_advantages(data, keys, est, eps=TRL_EPS),
                 lambda data=data, est=estimator: group_advantages(data, g, est, eps=TRL_EPS),
                 lambda data=data, f=trl32: f(data),
+                trl_one_thread,
             ],
         )
+        t_trl = min(t_trl_threads, t_trl_one)  # TRL at its better setting, on this machine, in this run
         exact = trl_formula(estimator, g, torch.float64)(data)
         ref = (
             reference_normalize_then_sum(data, keys, TRL_EPS)
@@ -180,7 +193,8 @@ def main() -> None:
         assert d32 <= 1e-6 and d64 <= 1e-6 and dref <= 1e-9, f"{estimator}: values disagree ({d32}, {d64}, {dref})"
         worst_ratio = min(worst_ratio, t_trl / t_keys)
         print(
-            f"| {estimator} | {t_keys * 1e3:.1f} ms | {t_g * 1e3:.1f} ms | {t_trl * 1e3:.1f} ms "
+            f"| {estimator} | {t_keys * 1e3:.1f} ms | {t_g * 1e3:.1f} ms "
+            f"| {t_trl_threads * 1e3:.1f} / {t_trl_one * 1e3:.1f} ms "
             f"| {t_trl / t_keys:.2f}x, {t_trl / t_g:.2f}x | {d32:.1e} / {d64:.1e} / {dref:.1e} |"
         )
     print()

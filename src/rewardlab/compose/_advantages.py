@@ -64,13 +64,15 @@ def _int_keys(groups: Sequence[Hashable]) -> np.ndarray | None:
     """The keys as an int64 array when every key is an int (or bool), else None."""
     if isinstance(groups, np.ndarray):
         return groups.astype(np.int64) if groups.dtype.kind in "iub" else None
-    if type(groups[0]) not in (int, bool):
+    if type(groups[0]) not in _INT_KEYS or not set(map(type, groups)) <= _INT_KEYS:
         return None
     try:
-        keys = np.array(groups)  # numpy picks an integer dtype only when every key is an int or a bool
-    except (OverflowError, ValueError):
+        return np.fromiter(groups, dtype=np.int64, count=len(groups))
+    except OverflowError:  # beyond 64 bits: hashed like any other key
         return None
-    return keys.astype(np.int64, copy=False) if keys.dtype.kind in "iub" and keys.ndim == 1 else None
+
+
+_INT_KEYS = {int, bool}
 
 
 _NUMBER_TYPES = {float, int, type(None)}
