@@ -120,14 +120,6 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _park_existing_objects() -> bool:
-    """``gc.freeze()``, unless the program uses it itself (then nothing is done); whether it froze."""
-    if gc.get_freeze_count():
-        return False
-    gc.freeze()
-    return True
-
-
 def _parse_batch(
     raws: Iterable[RawRow], path: str, fields: FieldMap, skip_bad: bool
 ) -> tuple[list[dict[str, Any]], list[Sample], list[tuple[DataError, RawRow]], DataError | None]:
@@ -188,22 +180,14 @@ def process_chunk(
 ) -> _ChunkResult:
     """Parse, score and merge one batch of rows. Runs in the caller or in a worker.
 
-    A parsed batch is thousands of new dicts and samples kept alive until it is written, and
-    no reference cycles. Left to the cyclic garbage collector, they would be scanned again and
-    again while the batch is scored (a sixth of the job's time). So the collector is paused
-    while they are made, and every object then existing is parked out of its scans
-    (``gc.freeze``) until the batch is done (``gc.unfreeze``): nothing is lost, and whatever
-    the reward makes meanwhile is collected as usual. A program that uses ``gc.freeze``
-    itself is left alone.
+    The cyclic garbage collector is paused while the batch is parsed: parsing makes thousands
+    of dicts and samples that stay alive until the batch is written and form no reference
+    cycles, and the collector would otherwise scan them again and again as they accumulate.
+    Reward code never runs paused.
     """
     with _collector_paused():
         rows, samples, bad, stop = _parse_batch(raws, path, fields, skip_bad)
-        parked = _park_existing_objects()
-    try:
-        return _score_and_merge(reward, rows, samples, bad, stop, output_field, encode_jsonl, pool)
-    finally:
-        if parked:
-            gc.unfreeze()
+    return _score_and_merge(reward, rows, samples, bad, stop, output_field, encode_jsonl, pool)
 
 
 def _score_and_merge(
