@@ -465,7 +465,8 @@ def score_file(
     pool = (WorkerPool(workers, timeout=timeout) if timeout else WorkerPool(workers)) if isolated else None
     if pool is not None:
         pool.start(warm=reward.worker_modules)  # worker start-up overlaps reading the first batch
-    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated else None
+    in_workers = workers > 1 and not isolated and not reward.resident  # a model stays in this process
+    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if in_workers else None
     if chunk_pool is not None:
         chunk_pool.start(warm=(__name__, *_reward_modules(reward)))
     skipper = _Skipper(path, fields, writer.rows_written, bad_log.count if bad_log else 0)

@@ -33,6 +33,17 @@ _BUILTIN_MODULES: dict[str, str] = {
     "sql_schema_link": "rewardlab.rewards._sql",
     "sql_ngram": "rewardlab.rewards._sql",
     "math": "rewardlab.rewards._math",
+    "tool_call": "rewardlab.rewards._tool_call",
+    "bleu": "rewardlab.rewards._reference_text",
+    "chrf": "rewardlab.rewards._reference_text",
+    "ter": "rewardlab.rewards._reference_text",
+    "rouge": "rewardlab.rewards._reference_text",
+    "embedding_similarity": "rewardlab.rewards._embedding",
+    "ifeval": "rewardlab.rewards._ifeval",
+    "qa_f1": "rewardlab.rewards._qa",
+    "qa_em": "rewardlab.rewards._qa",
+    "gui_point": "rewardlab.rewards._gui",
+    "gui_box": "rewardlab.rewards._gui",
 }
 
 _REGISTRY: dict[str, Reward] = {}

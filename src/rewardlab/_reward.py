@@ -43,6 +43,9 @@ class Reward:
     description: str
     isolated: bool = False
     """True when scoring uses the runtime's worker processes (callers then pass a pool, not fork their own)."""
+    resident: bool = False
+    """True when the reward holds a model in memory: it is scored in the caller's process, loaded
+    once, and never shipped to worker processes (whose memory cap a model would break)."""
 
     @property
     def worker_modules(self) -> tuple[str, ...]:
@@ -259,8 +262,10 @@ class FunctionReward(Reward):
         isolated: bool,
         timeout: float | None,
         uses_pool: bool = False,
+        resident: bool = False,
     ) -> None:
         super().__init__(name, params, range=range, description=description)
+        self.resident = resident
         self.fn = fn
         self.declared = declared
         self.batched = batched
@@ -288,6 +293,7 @@ class FunctionReward(Reward):
             isolated=self._isolated_calls,
             timeout=self.timeout,
             uses_pool=self.uses_pool,
+            resident=self.resident,
         )
 
     @property
@@ -316,8 +322,15 @@ class FunctionReward(Reward):
             raise RewardParamError(f"reward {self.name!r} needs parameter(s): {', '.join(missing)}")
 
     # -- inline execution ----------------------------------------------------
-    def run_inline(self, samples: Sequence[Sample]) -> list[Score]:
-        """Score in the calling thread, turning exceptions into ``error`` scores."""
+    def run_inline(self, samples: Iterable[SampleLike]) -> list[Score]:
+        """Score in the calling thread, turning exceptions into ``error`` scores.
+
+        Takes what `score` takes: `Sample` objects or plain mappings (``{"completion": ...}``).
+        """
+        batch = [as_sample(s) for s in samples]
+        return self._run_inline(batch)
+
+    def _run_inline(self, samples: list[Sample]) -> list[Score]:
         params = dict(self.params)
         if self.batched:
             try:
@@ -355,7 +368,7 @@ class FunctionReward(Reward):
     def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
         self._check_required()
         if not self.isolated:
-            return self.run_inline(samples)
+            return self._run_inline(samples)  # already samples: no second conversion
         from rewardlab.runtime._pool import default_pool
 
         pool = pool or default_pool()
@@ -428,6 +441,7 @@ def reward(
     description: str | None = None,
     register: bool = True,
     uses_pool: bool = False,
+    resident: bool = False,
 ) -> Callable[[Callable[..., Any]], FunctionReward]: ...
 
 
@@ -443,6 +457,7 @@ def reward(
     description: str | None = None,
     register: bool = True,
     uses_pool: bool = False,
+    resident: bool = False,
 ) -> FunctionReward | Callable[[Callable[..., Any]], FunctionReward]:
     """Turn a scoring function into a registered, loadable `Reward`.
 
@@ -466,6 +481,8 @@ def reward(
             runtime: it is called in the caller's process with a ``pool``
             keyword argument (a `rewardlab.runtime.WorkerPool`), and is expected
             to give that work deadlines through ``pool.call``/``pool.map``.
+        resident: The reward holds a model: score it in the caller's process
+            (audits and score jobs do not ship it to worker processes).
 
     Example:
         >>> @reward(name="shouty")
@@ -508,6 +525,7 @@ def reward(
             isolated=isolated,
             timeout=timeout,
             uses_pool=uses_pool,
+            resident=resident,
         )
         built.__doc__ = func.__doc__
         if register:

@@ -49,7 +49,7 @@ class ScoreRunner:
         self._own_pool = pool is None
         self.workers = workers
         self._pool = pool
-        self.in_process = in_process or not _picklable(reward)
+        self.in_process = in_process or reward.resident or not _picklable(reward)
         self.progress = progress
         self.label = label
         self.samples_scored = 0

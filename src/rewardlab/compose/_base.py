@@ -98,6 +98,8 @@ class CompositeReward(Reward):
     labels: list[str]
     isolated: bool
     """True when any child uses the worker pool (the pool given to `score` is passed down to it)."""
+    resident: bool
+    """True when any child holds a model (the composite is then scored in the caller's process)."""
 
     def __init__(
         self,
@@ -114,6 +116,7 @@ class CompositeReward(Reward):
         self.labels = unique_labels(list(labels))
         self.label = label
         self.isolated = any(child.isolated for child in self.children)
+        self.resident = any(child.resident for child in self.children)
 
     @property
     def worker_modules(self) -> tuple[str, ...]:
@@ -158,6 +161,7 @@ class CompositeReward(Reward):
         clone = copy.copy(self)
         clone.children = children
         clone.isolated = any(child.isolated for child in children)
+        clone.resident = any(child.resident for child in children)
         return clone
 
     def __repr__(self) -> str:
