@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rewardlab.compose import group_advantages
+from rewardlab.advantages import group_advantages
 
 TRL_EPS = 1e-4
 """TRL adds 1e-4 to the standard deviation; rewardlab is given the same eps."""

@@ -146,8 +146,9 @@ def phases(src: Path, rows: int) -> list[tuple[str, float]]:
 
     import rewardlab
     from rewardlab._io import dumps_row, iter_raw_blocks
-    from rewardlab._job import INLINE_CHUNK_ROWS, process_chunk, score_file
+    from rewardlab._job import process_chunk, score_file
     from rewardlab._types import sample_maker
+    from rewardlab.runtime._runner import INLINE_BATCH as INLINE_CHUNK_ROWS
 
     reward = rewardlab.load("exact_match")
     fields = rewardlab.FieldMap()

@@ -11,8 +11,10 @@ PACKAGES = [
     "rewardlab.rewards",
     "rewardlab.runtime",
     "rewardlab.compose",
+    "rewardlab.advantages",
     "rewardlab.audit",
     "rewardlab.integrations",
+    "rewardlab.rewards.judge",
 ]
 
 

@@ -30,7 +30,7 @@ from rewardlab import _io as io
 from rewardlab._io import DataError, RawBlock, dumps_row, iter_raw_blocks, iter_raw_rows
 from rewardlab._job import score_file
 from rewardlab._reward import sign_scores
-from rewardlab.rewards import _text
+from rewardlab.rewards.text import _text
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from rewardlab._stats import pearson, ranks, spearman
 from rewardlab._types import Score
+from rewardlab.advantages import group_advantages
 from rewardlab.audit._data import AuditRow
 from rewardlab.audit._groups import ZERO_VARIANCE_TOLERANCE, completion_length, groups_section
 from rewardlab.audit._stats import histogram, mean, std
-from rewardlab.compose import group_advantages
 
 
 def close(a: Any, b: Any, tol: float = 1e-9) -> bool:

@@ -9,13 +9,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from rewardlab._executor import CallResult
 from rewardlab._io import (
     BadRowLog,
     DataError,
@@ -31,18 +31,9 @@ from rewardlab._io import (
     iter_raw_rows,
     parse_row,
 )
-from rewardlab._reward import FunctionReward, Reward
+from rewardlab._reward import Reward
 from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample, SampleError, Score, Status, sample_maker
-
-INLINE_CHUNK_ROWS = 2048
-"""Rows per batch for cheap rewards: large enough to amortise per-batch costs."""
-
-ISOLATED_CHUNK_ROWS = 128
-"""Rows per batch for rewards that run in worker processes: small enough that a
-slow sample does not leave the other workers idle for long."""
-
-CHUNK_DEADLINE_S = 600.0
-"""Deadline of one batch of a cheap reward scored in a worker (``--workers`` > 1)."""
+from rewardlab.runtime._runner import Progress, Runner
 
 
 @dataclass
@@ -55,6 +46,8 @@ class JobSummary:
     statuses: Counter[str] = field(default_factory=Counter)
     value_sum: float = 0.0
     seconds: float = 0.0
+    usage: dict[str, float] = field(default_factory=dict)
+    """Totals of the usage components of judge rewards (`USAGE_COMPONENTS`), when the reward has any."""
 
     @property
     def mean(self) -> float | None:
@@ -66,12 +59,6 @@ Batch = RawBlock | list[RawRow]
 """A batch of input rows: a block of JSONL lines, or rows one by one (Parquet, --group-by, --limit, resume)."""
 
 
-def _reward_modules(reward: Reward) -> tuple[str, ...]:
-    """Modules a worker imports to rebuild ``reward`` (so its first batch does not pay for them)."""
-    module = getattr(getattr(reward, "fn", None), "__module__", None)
-    return (module,) if module else ()
-
-
 @dataclass
 class _ChunkResult:
     rows: list[Any]
@@ -80,10 +67,15 @@ class _ChunkResult:
     stop: DataError | None
     statuses: Counter[str]
     value_sum: float
+    usage: dict[str, float]
     lines: bytes = b""
     """JSONL output: the rows encoded, joined and newline-terminated (one object to send back)."""
     count: int = 0
     """Number of output rows."""
+
+
+USAGE_COMPONENTS = ("judge_requests", "judge_cached", "judge_prompt_tokens", "judge_completion_tokens", "judge_cost")
+"""Score components that count resources (a judge's requests, tokens, cost), summed over a run."""
 
 
 def output_column_types(output_field: str) -> dict[str, Any]:
@@ -176,7 +168,7 @@ def process_chunk(
     output_field: str,
     encode_jsonl: bool,
     skip_bad: bool,
-    pool: Any = None,
+    executor: Any = None,
 ) -> _ChunkResult:
     """Parse, score and merge one batch of rows. Runs in the caller or in a worker.
 
@@ -187,7 +179,7 @@ def process_chunk(
     """
     with _collector_paused():
         rows, samples, bad, stop = _parse_batch(raws, path, fields, skip_bad)
-    return _score_and_merge(reward, rows, samples, bad, stop, output_field, encode_jsonl, pool)
+    return _score_and_merge(reward, rows, samples, bad, stop, output_field, encode_jsonl, executor)
 
 
 def _score_and_merge(
@@ -198,10 +190,11 @@ def _score_and_merge(
     stop: DataError | None,
     output_field: str,
     encode_jsonl: bool,
-    pool: Any,
+    executor: Any,
 ) -> _ChunkResult:
-    scores = reward.score(samples, pool=pool) if samples else []
+    scores = reward.score(samples, executor=executor) if samples else []
     statuses: Counter[str] = Counter()
+    usage: dict[str, float] = {}
     ok = 0
     value_sum = 0.0
     added: dict[int, tuple[dict[str, Any], bytes]] = {}  # per score: its columns, and them encoded
@@ -215,6 +208,12 @@ def _score_and_merge(
             # ``"reward":1.0,...}`` and the newline: appended to a row's own encoding minus its "}"
             found = added[id(score)] = (columns, dumps_row(columns)[1:] + b"\n")
         columns, tail = found
+        if score.components:
+            for key, amount in score.components.items():
+                # a composite's term components arrive as "term.judge_requests"
+                name = key.rsplit(".", 1)[-1]
+                if name in USAGE_COMPONENTS:
+                    usage[name] = usage.get(name, 0.0) + amount
         if score.status is Status.OK:
             ok += 1
             value_sum += score.value  # type: ignore[operator]
@@ -233,7 +232,7 @@ def _score_and_merge(
             lines += b"\n"
     if ok:
         statuses[Status.OK.value] += ok
-    return _ChunkResult(merged, bad, stop, statuses, value_sum, bytes(lines), len(rows))
+    return _ChunkResult(merged, bad, stop, statuses, value_sum, usage, bytes(lines), len(rows))
 
 
 _COMMA = ord(",")
@@ -383,31 +382,20 @@ def _check_resumable(writer: RowWriter, reward: Reward, output_field: str) -> No
 
 
 class _Progress:
-    def __init__(self, path: str, enabled: bool) -> None:
-        self.bar: Any = None
-        if not enabled:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    """The runner's bar, counted in rows, or in bytes when the row count is not known ahead."""
 
-        total, self.unit = count_rows_hint(path)
-        columns = [TextColumn("scoring"), BarColumn(), TimeRemainingColumn()]
-        if self.unit == "rows":
-            columns.insert(2, MofNCompleteColumn())
-        self.bar = Progress(*columns, transient=False, console=None)
-        self.task = self.bar.add_task("score", total=total)
-        self.bar.start()
+    def __init__(self, path: str, enabled: bool) -> None:
+        total, self.unit = count_rows_hint(path) if enabled else (None, "rows")
+        self.bar = Progress(total, "scoring", enabled=enabled, unit=self.unit)
 
     def advance(self, raws: Batch) -> None:
-        if self.bar is not None:
-            if isinstance(raws, RawBlock):
-                amount = raws.size
-            else:
-                amount = len(raws) if self.unit == "rows" else sum(r.size for r in raws)
-            self.bar.advance(self.task, amount)
+        if isinstance(raws, RawBlock):
+            self.bar.advance(raws.size)
+        else:
+            self.bar.advance(len(raws) if self.unit == "rows" else sum(r.size for r in raws))
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        self.bar.close()
 
 
 def score_file(
@@ -426,6 +414,7 @@ def score_file(
     timeout: float | None = None,
     group_by: str | None = None,
     limit: int | None = None,
+    batch_executor: Any = None,
 ) -> JobSummary:
     """Score every row of ``input_path`` into ``output_path`` (JSONL or Parquet).
 
@@ -434,6 +423,8 @@ def score_file(
     by ``output_field``). Memory stays flat: rows stream through in batches.
 
     ``limit`` scores only the first rows of the input (a quick look before a full run).
+    ``batch_executor`` (e.g. `rewardlab.ray.RewardActorPool`) runs whole batches where it
+    holds its own copies of the reward; the output is the same as a local run's.
     With ``group_by``, batches break only between groups of rows sharing that
     field (contiguous in the file), so group rewards see whole groups.
 
@@ -441,8 +432,6 @@ def score_file(
         DataError: a malformed row (unless ``skip_bad_rows``); every row before
             it has been written, and ``resume=True`` continues after a fix.
     """
-    from rewardlab.runtime import WorkerPool
-
     path = str(input_path)
     file_format(path)
     if not Path(path).exists():
@@ -459,16 +448,15 @@ def score_file(
     show = sys.stderr.isatty() if progress is None else progress
     bar = _Progress(path, show)
     encode = writer.format == "jsonl"
-    isolated = reward.isolated
-    size = chunk_rows or (ISOLATED_CHUNK_ROWS * max(1, workers) if isolated else INLINE_CHUNK_ROWS)
-    # No --timeout: the pool's default applies (an isolated reward's own timeout still wins per call).
-    pool = (WorkerPool(workers, timeout=timeout) if timeout else WorkerPool(workers)) if isolated else None
-    if pool is not None:
-        pool.start(warm=reward.worker_modules)  # worker start-up overlaps reading the first batch
-    in_workers = workers > 1 and not isolated and not reward.resident  # a model stays in this process
-    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if in_workers else None
-    if chunk_pool is not None:
-        chunk_pool.start(warm=(__name__, *_reward_modules(reward)))
+    runner = Runner(
+        reward,
+        workers=workers,
+        timeout=timeout,  # no --timeout: the pool's default (a process reward's own timeout still wins per call)
+        ship=workers > 1,
+        batch_size=chunk_rows,
+        batch_executor=batch_executor,
+    )
+    size = chunk_rows or runner.batch_size
     skipper = _Skipper(path, fields, writer.rows_written, bad_log.count if bad_log else 0)
     batches: Iterator[Batch]
     if file_format(path) == "jsonl" and not group_by and limit is None:
@@ -492,40 +480,34 @@ def score_file(
         summary.bad_rows += len(result.bad)
         summary.statuses.update(result.statuses)
         summary.value_sum += result.value_sum
+        for name, amount in result.usage.items():
+            summary.usage[name] = summary.usage.get(name, 0.0) + amount
         bar.advance(raws)
         return result.stop
 
     try:
         skip_bad = bool(bad_log)
-        if chunk_pool is not None:
-            # cheap reward, several workers: each batch is parsed, scored and serialised in a worker
-            def in_worker(raws: Batch) -> _ChunkResult:
-                outcome = chunk_pool.call(process_chunk, reward, raws, path, fields, output_field, encode, skip_bad)
-                if outcome.status is Status.OK:
-                    return outcome.value
-                return _failed_chunk(raws, outcome, reward, path, fields, output_field, encode, skip_bad)
 
-            stop = _run_pipelined(batches, in_worker, consume, threads=chunk_pool.size, window=2 * chunk_pool.size)
-        elif pool is not None and isinstance(reward, FunctionReward):
-            # isolated (stateless) reward: while one batch waits on the workers, the next is prepared
-            def with_pool(raws: Batch) -> _ChunkResult:
-                return process_chunk(reward, raws, path, fields, output_field, encode, skip_bad, pool)
+        def failed(raws: Batch, outcome: CallResult) -> _ChunkResult:
+            return _failed_chunk(raws, outcome, reward, path, fields, output_field, encode, skip_bad)
 
-            stop = _run_pipelined(batches, with_pool, consume, threads=2, window=2)
-        else:
-            for raws in batches:
-                stop = consume(raws, process_chunk(reward, raws, path, fields, output_field, encode, skip_bad, pool))
+        results = runner.run_batches(
+            batches, process_chunk, (path, fields, output_field, encode, skip_bad), on_failure=failed
+        )
+        try:
+            for raws, result in results:
+                stop = consume(raws, result)
                 if stop is not None:
                     break
+        finally:
+            results.close()
         finished = stop is None
     finally:
         bar.close()
         writer.close(finished=finished)
         if bad_log is not None:
             bad_log.close()
-        for p in (pool, chunk_pool):
-            if p is not None:
-                p.close()
+        runner.close()
     summary.seconds = time.monotonic() - started
     if stop is not None:
         raise stop
@@ -543,7 +525,7 @@ def _failed_chunk(
     skip_bad: bool,
 ) -> _ChunkResult:
     """A batch whose worker died or overran: its rows keep a status, never a silent zero."""
-    failed = _ChunkResult([], [], None, Counter(), 0.0)
+    failed = _ChunkResult([], [], None, Counter(), 0.0, {})
     status = Status.TIMEOUT if outcome.status is Status.TIMEOUT else Status.ERROR
     for raw in raws:
         try:
@@ -569,32 +551,6 @@ def _failed_chunk(
     if encode:
         failed.lines, failed.rows = _encode_lines(failed.rows), []
     return failed
-
-
-def _run_pipelined(
-    batches: Iterator[Batch],
-    run_batch: Callable[[Batch], _ChunkResult],
-    consume: Callable[[Batch, _ChunkResult], DataError | None],
-    *,
-    threads: int,
-    window: int,
-) -> DataError | None:
-    """Run ``run_batch`` on a bounded number of batches at once; consume results in input order."""
-    in_flight: list[tuple[Batch, Future[_ChunkResult]]] = []
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rewardlab-score") as pool:
-        for raws in batches:
-            in_flight.append((raws, pool.submit(run_batch, raws)))
-            if len(in_flight) >= window:
-                done, future = in_flight.pop(0)
-                stop = consume(done, future.result())
-                if stop is not None:
-                    return stop
-        while in_flight:
-            done, future = in_flight.pop(0)
-            stop = consume(done, future.result())
-            if stop is not None:
-                return stop
-    return None
 
 
 __all__ = ["JobSummary", "process_chunk", "score_file"]

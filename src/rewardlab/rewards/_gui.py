@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score
-from rewardlab.rewards._answer import strip_thinking
+from rewardlab.rewards.math._answer import strip_thinking
 
 MAX_GUI_TEXT_CHARS = 20_000
 """A grounding answer longer than this is not read (an action is a line, not a page)."""

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score
-from rewardlab.rewards._answer import extract_final_answer, strip_thinking
+from rewardlab.rewards.math._answer import extract_final_answer, strip_thinking
 
 MAX_QA_COMPLETION_CHARS = 200_000
 """A completion longer than this scores 0 with a reason (search traces with
