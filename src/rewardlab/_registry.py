@@ -33,6 +33,11 @@ _BUILTIN_MODULES: dict[str, str] = {
     "sql_schema_link": "rewardlab.rewards._sql",
     "sql_ngram": "rewardlab.rewards._sql",
     "math": "rewardlab.rewards._math",
+    "rm": "rewardlab.models._rewards",
+    "dpo_implicit": "rewardlab.models._rewards",
+    "likelihood": "rewardlab.models._rewards",
+    "prm": "rewardlab.models._rewards",
+    "embedding_rm": "rewardlab.models._rewards",
 }
 
 _REGISTRY: dict[str, Reward] = {}
