@@ -11,7 +11,7 @@ pytest.importorskip("transformers")
 
 import rewardlab  # noqa: E402
 from rewardlab import Status  # noqa: E402
-from tests import _tiny_models as tiny  # noqa: E402
+import _tiny_models as tiny  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rewardlab._registry import register
-from rewardlab.models._resident import ModelReward
+from rewardlab.models._causal import DPOImplicit, Likelihood, ProcessRM, likelihood_range, prm_range
+from rewardlab.models._resident import UNBOUNDED, ModelReward
 from rewardlab.models._rm import RM_DESCRIPTION, ClassifierRM, rm_range
 
 rm = register(ModelReward.define("rm", ClassifierRM, description=RM_DESCRIPTION, value_range=rm_range))
@@ -26,4 +27,70 @@ Parameters:
     batch_tokens: padded tokens per forward pass (default 8192 on CPU, 65536 on GPU).
 """
 
-__all__ = ["rm"]
+dpo_implicit = register(
+    ModelReward.define(
+        "dpo_implicit",
+        DPOImplicit,
+        description="DPO implicit reward: beta * (log pi(y|x) - log pi_ref(y|x)) from two causal LMs",
+        value_range=lambda params: UNBOUNDED,
+    )
+)
+dpo_implicit.__doc__ = """DPO implicit reward ``beta * (log pi(y|x) - log pi_ref(y|x))``.
+
+Parameters:
+    policy, reference: causal LMs (local folders or hub ids) sharing one vocabulary.
+    beta: the DPO temperature (default 0.1).
+    reduce: ``sum`` (default, the DPO objective's reward) or ``mean`` (per completion token, which
+        removes the length term; then ``beta`` scales a per-token log-ratio).
+    truncate, max_length: ``prompt_left`` cuts the prompt's oldest tokens (a BOS is kept) and
+        reports ``prompt_tokens_cut``; ``abstain``/``error`` refuse; the completion is never cut.
+
+The prompt goes through the policy's chat template with the generation prompt; the completion
+text is tokenised on its own and appended (as preference trainers do), and only its tokens are
+summed. Components: ``logp_policy``, ``logp_reference``, ``tokens``.
+"""
+
+likelihood = register(
+    ModelReward.define(
+        "likelihood",
+        Likelihood,
+        description="Probability a causal LM gives the reference answer after the completion's own reasoning",
+        value_range=likelihood_range,
+    )
+)
+likelihood.__doc__ = """Reference-answer likelihood (VeriFree / RLPR style), for answers no verifier can check.
+
+The completion's final answer (its last ``\\boxed{...}``, else its last ``<answer>...</answer>``)
+is removed; the model reads the prompt, the completion's reasoning and the answer's opening
+(``\\boxed{`` or ``<answer>``), and the reward is how likely it finds the reference's tokens there.
+A completion with no final answer abstains.
+
+Parameters:
+    model: a causal LM (local folder or hub id).
+    reduce: ``mean_prob`` (default, RLPR: mean per-token probability, in [0, 1]), ``prob``
+        (VeriFree: the sequence probability), ``mean_log_prob`` or ``log_prob``.
+"""
+
+prm = register(
+    ModelReward.define(
+        "prm",
+        ProcessRM,
+        description="Process reward: per-step scores from a PRM (or an implicit PRM), aggregated min/last/mean/product",
+        value_range=prm_range,
+    )
+)
+prm.__doc__ = """Process reward: a score per reasoning step, aggregated.
+
+The completion is split into steps at ``step_separator`` (default a blank line).
+
+- ``mode=classifier`` (default): a causal-LM PRM in the Math-Shepherd style. ``step_tag``
+  follows each step; the step's score is the probability of ``positive_token`` at the tag,
+  normalised against ``negative_token`` (or over the whole vocabulary when that is ``None``).
+- ``mode=implicit``: the PRIME implicit PRM: the per-token log-ratio
+  ``beta * (log pi(y_t) - log pi_ref(y_t))`` of ``model`` against ``reference``, summed per step.
+
+``aggregate``: ``min`` (default; PURE's min-form credit), ``last``, ``mean``, ``product``
+(classifier mode only). Components: ``steps`` and ``step_0``, ``step_1``, ... (the first 64).
+"""
+
+__all__ = ["dpo_implicit", "likelihood", "prm", "rm"]
