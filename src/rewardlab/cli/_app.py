@@ -13,6 +13,7 @@ from rewardlab.cli._check import check
 from rewardlab.cli._common import import_plugins
 from rewardlab.cli._list import list_command
 from rewardlab.cli._score import score
+from rewardlab.cli._train_rm import train_rm
 
 app = typer.Typer(
     name="rewardlab",
@@ -27,6 +28,7 @@ app.command("audit")(audit_command)
 app.command("diff")(diff_command)
 app.command("check")(check)
 app.command("advantages")(advantages)
+app.command("train-rm")(train_rm)
 
 
 def _version(value: bool) -> None:

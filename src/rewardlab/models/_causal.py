@@ -40,7 +40,7 @@ class CausalLM:
         self.device = engine.resolve_device(device, reward)
         self.tokenizer = engine.load_tokenizer(source, reward)
         self.model = engine.load_model("AutoModelForCausalLM", source, reward, device=self.device, dtype=dtype)
-        self.max_length = _max_length(self.tokenizer, self.model.config)
+        self.max_length = engine.token_limit(self.tokenizer, self.model.config)
         self.budget = batch_tokens or engine.default_batch_tokens(self.device)
         self.has_template = bool(getattr(self.tokenizer, "chat_template", None))
 
@@ -125,15 +125,6 @@ def fit(built: Built, prompt_len: int, max_length: int, truncate: str) -> Built:
     built.components["prompt_tokens_cut"] = float(excess)
     built.reason = f"prompt cut by {excess} tokens from its start to fit max_length {max_length}"
     return built
-
-
-def _max_length(tokenizer: Any, config: Any) -> int:
-    limits = [
-        int(v)
-        for v in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None))
-        if isinstance(v, int) and 0 < v < 1_000_000
-    ]
-    return min(limits) if limits else 4096
 
 
 def _too_long(sample: Sample) -> Score | None:

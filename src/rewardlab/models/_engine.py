@@ -27,6 +27,19 @@ MAX_BATCH_SAMPLES = 256
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
+VERY_LARGE = 10**30
+
+
+def token_limit(tokenizer: Any, config: Any, fallback: int = 4096) -> int:
+    """The smaller of the tokenizer's and the model config's stated maximum length."""
+    limits = [
+        int(v)
+        for v in (getattr(tokenizer, "rewardlab_max_length", None), getattr(config, "max_position_embeddings", None))
+        if isinstance(v, int) and 0 < v < 1_000_000
+    ]
+    return min(limits) if limits else fallback
+
+
 class ModelLoadError(RuntimeError):
     """A model cannot be loaded: a missing folder or file, or an unusable configuration."""
 
@@ -123,6 +136,11 @@ def load_tokenizer(source: str, reward: str) -> Any:
     # Right padding with an attention mask keeps every real token at the position it has
     # alone (absolute position embeddings included), which is what makes scores batch-invariant.
     tokenizer.padding_side = "right"
+    # Rewards cut inputs themselves (and say so); the tokenizer's own "longer than the maximum"
+    # warning would only repeat that on stderr, so the limit moves to an attribute of ours.
+    limit = getattr(tokenizer, "model_max_length", None)
+    tokenizer.rewardlab_max_length = limit if isinstance(limit, int) and 0 < limit < 1_000_000 else None
+    tokenizer.model_max_length = VERY_LARGE
     if tokenizer.pad_token is None:
         fallback = tokenizer.eos_token or tokenizer.unk_token
         if fallback is None:

@@ -56,8 +56,10 @@ class ModelReward(Reward):
         description: str,
         value_range: Callable[[Mapping[str, Any]], tuple[float, float]],
         holder: _Holder | None = None,
+        doc: str = "",
     ) -> None:
         super().__init__(name, params, range=value_range(params), description=description)
+        self.__doc__ = doc or type(self).__doc__
         self._scorer_class = scorer_class
         self._value_range = value_range
         self._declared = _declared_params(scorer_class)
@@ -71,12 +73,13 @@ class ModelReward(Reward):
         *,
         description: str,
         value_range: Callable[[Mapping[str, Any]], tuple[float, float]],
+        doc: str = "",
     ) -> ModelReward:
         """The registered, unloaded reward with the scorer class's default parameters."""
         defaults = {
             k: p.default for k, p in _declared_params(scorer_class).items() if p.default is not inspect.Parameter.empty
         }
-        return cls(name, scorer_class, defaults, description=description, value_range=value_range)
+        return cls(name, scorer_class, defaults, description=description, value_range=value_range, doc=doc)
 
     # -- parameters ------------------------------------------------------------
     def __call__(self, **params: Any) -> ModelReward:
@@ -92,6 +95,7 @@ class ModelReward(Reward):
             merged,
             description=self.description,
             value_range=self._value_range,
+            doc=self.__doc__ or "",
         )
 
     def _check_required(self) -> None:

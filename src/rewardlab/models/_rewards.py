@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rewardlab._registry import register
 from rewardlab.models._causal import DPOImplicit, Likelihood, ProcessRM, likelihood_range, prm_range
+from rewardlab.models._embedding_rm import EMBEDDING_RM_DESCRIPTION, EmbeddingRM
 from rewardlab.models._resident import UNBOUNDED, ModelReward
 from rewardlab.models._rm import RM_DESCRIPTION, ClassifierRM, rm_range
 
-rm = register(ModelReward.define("rm", ClassifierRM, description=RM_DESCRIPTION, value_range=rm_range))
-rm.__doc__ = """Score from a sequence-classification reward model (``AutoModelForSequenceClassification``).
+RM_DOC = """Score from a sequence-classification reward model (``AutoModelForSequenceClassification``).
 
 Parameters:
     model: a local folder (nothing is downloaded) or a hub id (transformers' cache, ``HF_HUB_OFFLINE`` respected).
@@ -27,15 +27,9 @@ Parameters:
     batch_tokens: padded tokens per forward pass (default 8192 on CPU, 65536 on GPU).
 """
 
-dpo_implicit = register(
-    ModelReward.define(
-        "dpo_implicit",
-        DPOImplicit,
-        description="DPO implicit reward: beta * (log pi(y|x) - log pi_ref(y|x)) from two causal LMs",
-        value_range=lambda params: UNBOUNDED,
-    )
-)
-dpo_implicit.__doc__ = """DPO implicit reward ``beta * (log pi(y|x) - log pi_ref(y|x))``.
+rm = register(ModelReward.define("rm", ClassifierRM, description=RM_DESCRIPTION, value_range=rm_range, doc=RM_DOC))
+
+DPO_IMPLICIT_DOC = """DPO implicit reward ``beta * (log pi(y|x) - log pi_ref(y|x))``.
 
 Parameters:
     policy, reference: causal LMs (local folders or hub ids) sharing one vocabulary.
@@ -50,15 +44,15 @@ text is tokenised on its own and appended (as preference trainers do), and only 
 summed. Components: ``logp_policy``, ``logp_reference``, ``tokens``.
 """
 
-likelihood = register(
+dpo_implicit = register(
     ModelReward.define(
-        "likelihood",
-        Likelihood,
-        description="Probability a causal LM gives the reference answer after the completion's own reasoning",
-        value_range=likelihood_range,
-    )
+        "dpo_implicit",
+        DPOImplicit,
+        description="DPO implicit reward: beta * (log pi(y|x) - log pi_ref(y|x)) from two causal LMs",
+        value_range=lambda params: UNBOUNDED, doc=DPO_IMPLICIT_DOC)
 )
-likelihood.__doc__ = """Reference-answer likelihood (VeriFree / RLPR style), for answers no verifier can check.
+
+LIKELIHOOD_DOC = """Reference-answer likelihood (VeriFree / RLPR style), for answers no verifier can check.
 
 The completion's final answer (its last ``\\boxed{...}``, else its last ``<answer>...</answer>``)
 is removed; the model reads the prompt, the completion's reasoning and the answer's opening
@@ -71,15 +65,15 @@ Parameters:
         (VeriFree: the sequence probability), ``mean_log_prob`` or ``log_prob``.
 """
 
-prm = register(
+likelihood = register(
     ModelReward.define(
-        "prm",
-        ProcessRM,
-        description="Process reward: per-step scores from a PRM (or an implicit PRM), aggregated min/last/mean/product",
-        value_range=prm_range,
-    )
+        "likelihood",
+        Likelihood,
+        description="Probability a causal LM gives the reference answer after the completion's own reasoning",
+        value_range=likelihood_range, doc=LIKELIHOOD_DOC)
 )
-prm.__doc__ = """Process reward: a score per reasoning step, aggregated.
+
+PRM_DOC = """Process reward: a score per reasoning step, aggregated.
 
 The completion is split into steps at ``step_separator`` (default a blank line).
 
@@ -93,4 +87,30 @@ The completion is split into steps at ``step_separator`` (default a blank line).
 (classifier mode only). Components: ``steps`` and ``step_0``, ``step_1``, ... (the first 64).
 """
 
-__all__ = ["dpo_implicit", "likelihood", "prm", "rm"]
+prm = register(
+    ModelReward.define(
+        "prm",
+        ProcessRM,
+        description="Process reward: per-step scores from a PRM (or an implicit PRM), aggregated min/last/mean/product",
+        value_range=prm_range, doc=PRM_DOC)
+)
+
+EMBEDDING_RM_DOC = """An ensemble of Bradley-Terry heads on frozen sentence embeddings (CPU-cheap).
+
+Parameters:
+    model: the folder written by ``rewardlab train-rm PAIRS -o DIR``.
+    mode: ``mean`` (default: the heads' mean score) or ``conservative`` (mean - k * std, which
+        penalises samples the heads disagree on, i.e. far from the training data).
+    k: the std multiplier of ``conservative``.
+    encoder: override the sentence encoder folder recorded at training time.
+
+Components: ``mean``, ``std``, ``head_0``... (up to 16), and ``response_tokens_cut`` when the
+response is longer than the encoder reads (256 tokens for all-MiniLM-L6-v2; the reason says so).
+"""
+
+embedding_rm = register(
+    ModelReward.define(
+        "embedding_rm", EmbeddingRM, description=EMBEDDING_RM_DESCRIPTION, value_range=lambda params: UNBOUNDED, doc=EMBEDDING_RM_DOC)
+)
+
+__all__ = ["dpo_implicit", "embedding_rm", "likelihood", "prm", "rm"]

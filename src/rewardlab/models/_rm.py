@@ -69,7 +69,7 @@ class ClassifierRM:
         self.head = _head_index(head, config, model)
         self.sigmoid = sigmoid
         self.truncate = truncate
-        self.max_length = max_length or _max_length(self.tokenizer, config)
+        self.max_length = max_length or engine.token_limit(self.tokenizer, config, FALLBACK_MAX_LENGTH)
         self.markup = MarkupPolicy(markup, self.tokenizer)
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
         if template == "chat" and not has_template:
@@ -197,15 +197,6 @@ def _head_index(head: int | str | None, config: Any, model: str) -> int:
         if label == head:
             return index
     raise engine.ModelLoadError(f"rm: {model!r} has no head labelled {head!r} ({listing})")
-
-
-def _max_length(tokenizer: Any, config: Any) -> int:
-    limits = [
-        int(value)
-        for value in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None))
-        if isinstance(value, int) and 0 < value < 1_000_000
-    ]
-    return min(limits) if limits else FALLBACK_MAX_LENGTH
 
 
 def rm_range(params: Mapping[str, Any]) -> tuple[float, float]:
