@@ -302,7 +302,11 @@ def score_file(
     pool = (WorkerPool(workers, timeout=timeout) if timeout else WorkerPool(workers)) if isolated else None
     if pool is not None:
         pool.start(warm=reward.worker_modules)  # worker start-up overlaps reading the first batch
-    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated else None
+    # A resident reward (a loaded model) is never copied into worker processes: it batches itself here.
+    resident = getattr(reward, "placement", "inline") == "resident"
+    chunk_pool = (
+        WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated and not resident else None
+    )
     rows = _skip_done(
         itertools.islice(iter_raw_rows(path), limit),
         path,
