@@ -51,7 +51,7 @@ ROWS = [
 
 def _close_all(*rewards: rewardlab.Reward) -> None:
     for r in rewards:
-        r.close()  # type: ignore[attr-defined]
+        r.close()
 
 
 def test_dpo_implicit_matches_direct_computation_and_is_zero_against_itself(lms: tuple[Path, Path]) -> None:
@@ -106,7 +106,7 @@ def test_likelihood_ignores_the_completions_own_answer(lms: tuple[Path, Path]) -
     assert right.components["log_prob"] == pytest.approx(logp.value, abs=1e-9)
     assert reward(reduce="prob").score([ROWS[0]])[0].value == pytest.approx(
         math.exp(reward(reduce="log_prob").score([ROWS[0]])[0].value), rel=1e-9)  # type: ignore[arg-type]
-    reward.close()  # type: ignore[attr-defined]
+    reward.close()
 
 
 def test_prm_classifier_steps_and_aggregations(lms: tuple[Path, Path]) -> None:

@@ -63,7 +63,7 @@ def test_score_command(name: str, models: dict[str, dict[str, Any]], tmp_path: P
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in written] == ["a", "b", "c"]
     assert all(r["reward_status"] == "ok" for r in written), [r["reward_reason"] for r in written]
-    with rewardlab.load(name, **models[name]) as reward:  # type: ignore[attr-defined]
+    with rewardlab.load(name, **models[name]) as reward:
         direct = reward.score(ROWS)
     for row, score in zip(written, direct, strict=True):
         assert row["reward"] == pytest.approx(score.value, abs=1e-6)
@@ -74,7 +74,7 @@ def test_score_command(name: str, models: dict[str, dict[str, Any]], tmp_path: P
 @pytest.mark.parametrize("name", NAMES)
 def test_audit_command(name: str, models: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     report = tmp_path / "audit.json"
-    full_credit = [] if name in ("likelihood", "prm") else ["--full-credit", "10"]
+    full_credit = [] if name == "likelihood" else ["--full-credit", "10"]
     result = CliRunner().invoke(
         app, ["audit", "-r", name, *_params(models[name]), "-d", str(_rows(tmp_path)), *full_credit, "--json", str(report)]
     )

@@ -77,7 +77,7 @@ def test_embedding_rm_prefers_helpful_on_unseen_topics(trained: Path) -> None:
     conservative = rewardlab.load("embedding_rm", model=str(trained), mode="conservative", k=2.0).score(rows[:1])[0]
     expected = scores[0].components["mean"] - 2.0 * scores[0].components["std"]
     assert conservative.value == pytest.approx(expected, abs=1e-5)
-    reward.close()  # type: ignore[attr-defined]
+    reward.close()
 
 
 def test_embedding_rm_batch_invariance(trained: Path) -> None:
@@ -90,7 +90,7 @@ def test_embedding_rm_batch_invariance(trained: Path) -> None:
         assert abs(a.value - b.value) < 1e-4  # type: ignore[operator]
     long = reward.score([{"prompt": "q", "completion": "word " * 600}])[0]
     assert long.components["response_tokens_cut"] > 0 and "not read" in long.reason
-    reward.close()  # type: ignore[attr-defined]
+    reward.close()
 
 
 def test_missing_model_folder_is_named(tmp_path: Path) -> None:

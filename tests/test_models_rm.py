@@ -74,9 +74,9 @@ def test_sigmoid_and_heads(trained_rm: Path, multi_head_rm: Path) -> None:
     assert 0.0 < squashed.value < 1.0  # type: ignore[operator]
     assert squashed.components["logit"] == pytest.approx(raw.value)
     by_index = rewardlab.load("rm", model=str(multi_head_rm), head=1).score([row])[0]
-    by_label = rewardlab.load("rm", model=str(multi_head_rm), head="harmless").score([row])[0]
+    by_label = rewardlab.load("rm", model=str(multi_head_rm), label="harmless").score([row])[0]
     assert by_index.value == pytest.approx(by_label.value)
-    other = rewardlab.load("rm", model=str(multi_head_rm), head="honest").score([row])[0]
+    other = rewardlab.load("rm", model=str(multi_head_rm), label="honest").score([row])[0]
     assert other.value != pytest.approx(by_index.value)
     unchosen = rewardlab.load("rm", model=str(multi_head_rm)).score([row])[0]
     assert unchosen.status is Status.ERROR and "head=" in unchosen.reason and "harmless" in unchosen.reason
@@ -113,13 +113,31 @@ def test_policy_markup_is_stripped_and_injection_cannot_forge_a_turn(trained_rm:
     assert strict.status is Status.ABSTAIN
 
 
-def test_oom_splits_the_batch_and_retries(trained_rm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture()
+def built(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every `ClassifierRM` the ``rm`` factory builds (its set-up step), in order."""
+    from rewardlab.models import _rewards
+    from rewardlab.models._rm import ClassifierRM
+
+    instances: list[object] = []
+
+    class Counted(ClassifierRM):
+        def __init__(self, **params: object) -> None:
+            super().__init__(**params)  # type: ignore[arg-type]
+            instances.append(self)
+
+    monkeypatch.setattr(_rewards, "ClassifierRM", Counted)
+    return instances
+
+
+def test_oom_splits_the_batch_and_retries(
+    trained_rm: Path, built: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torch
 
     reward = rewardlab.load("rm", model=str(trained_rm))
     expected = reward.score(MIXED)
-    scorer = reward._scorer()  # type: ignore[attr-defined]
-    model = scorer.model
+    model = built[0].model  # type: ignore[attr-defined]
     calls: list[int] = []
     original = model.forward
 
@@ -144,7 +162,7 @@ def test_oom_splits_the_batch_and_retries(trained_rm: Path, monkeypatch: pytest.
     reward.close()
 
 
-def test_loaded_once_and_shared_by_threads(trained_rm: Path) -> None:
+def test_loaded_once_and_shared_by_threads(trained_rm: Path, built: list[object]) -> None:
     reward = rewardlab.load("rm", model=str(trained_rm))
     expected = [s.value for s in reward.score(MIXED)]
     results: list[list[float | None]] = []
@@ -157,13 +175,14 @@ def test_loaded_once_and_shared_by_threads(trained_rm: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert reward.loads == 1  # type: ignore[attr-defined]
+    assert len(built) == 1
     for got in results:
         assert got == pytest.approx(expected, abs=1e-5)
     reward.close()
-    assert not reward.has_resources  # type: ignore[attr-defined]
+    assert not reward.has_resources
+    assert built[0].model is None  # type: ignore[attr-defined]  (released)
     reward.score(MIXED[:1])
-    assert reward.loads == 2  # type: ignore[attr-defined]
+    assert len(built) == 2
     reward.close()
 
 
@@ -189,3 +208,17 @@ def test_signature_round_trip(trained_rm: Path) -> None:
     again = rewardlab.load(score.signature)
     assert again.params == reward.params
     assert again.score([_pair("q", "a kind and helpful answer")])[0].value == pytest.approx(score.value)
+
+
+def test_missing_extra_names_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "import rewardlab\n"
+        f"s = rewardlab.load('rm', model={str(tmp_path)!r}).score([{{'completion': 'x'}}])[0]\n"
+        "print(s.status.value, s.reason)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("error") and "pip install 'rewardlab[models]'" in out

@@ -24,9 +24,9 @@ from rewardlab.audit._groups import completion_length, groups_section, signal_se
 from rewardlab.audit._labelled import DEFAULT_BOOTSTRAP, labelled_section
 from rewardlab.audit._probes import Probe, ProbeInput, render_gold, select_probes, wrong_answers
 from rewardlab.audit._rules import FailRule, RuleError, check_rules, parse_rules
-from rewardlab.audit._scoring import ScoreRunner
 from rewardlab.audit._stats import clip_text, is_full_credit
 from rewardlab.runtime._pool import WorkerPool
+from rewardlab.runtime._runner import Runner
 
 SCHEMA_VERSION = 1
 """Version of the JSON report layout (see docs/audit.md); bumped only on incompatible changes."""
@@ -415,8 +415,9 @@ def audit(
     loaded = data if isinstance(data, AuditData) else load_audit_data(data, spec, limit=limit)
     selected = select_probes(reward.name, probes)
     jobs = _build_jobs(loaded.rows, selected, reward.name, seed, probe_rows)
-    with ScoreRunner(reward, pool=pool, workers=workers, in_process=in_process, progress=progress) as runner:
-        scores = runner.score([job.row.sample(job.completion, f"/{job.kind}") for job in jobs], "auditing")
+    with Runner(reward, executor=pool, workers=workers, ship=not in_process) as runner:
+        samples = [job.row.sample(job.completion, f"/{job.kind}") for job in jobs]
+        scores = runner.score(samples, label="auditing", progress=progress)
     gold_jobs = [(j, s) for j, s in zip(jobs, scores, strict=True) if j.kind == "gold"]
     data_jobs = [(j, s) for j, s in zip(jobs, scores, strict=True) if j.kind == "data"]
     probe_pairs = [(j, s) for j, s in zip(jobs, scores, strict=True) if j.kind == "probe"]

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewardlab._registry import SPEC_SUFFIXES, RewardNotFound, load, lookup, register
+from rewardlab._registry import SPEC_SUFFIXES, RewardNotFound, lookup
 from rewardlab._reward import FunctionReward, Reward, RewardParamError
-from rewardlab._types import Sample, Score
-from rewardlab.compose._base import SIGNATURE_NAME
+from rewardlab._signature import Signature
+from rewardlab.compose._base import SIGNATURE_NAME, as_reward, set_spec_loader
 from rewardlab.compose._combinators import Combination, Gate, Route, Term
 from rewardlab.compose._group import PairwiseWinRate, import_preference
 from rewardlab.compose._shaping import (
@@ -317,7 +317,7 @@ class _Builder:
         if text.lower().endswith(SPEC_SUFFIXES):
             return self.include(text, path)
         try:
-            return load(text)
+            return as_reward(text)
         except (RewardNotFound, RewardParamError, ValueError) as exc:
             self.problem(path, str(exc))
             return None
@@ -360,7 +360,7 @@ class _Builder:
                     self.problem((*path, "params"), str(exc))
             return built
         try:
-            base = lookup(name) if "|" not in name else load(name)
+            base = lookup(name) if "|" not in name else as_reward(name)
         except (RewardNotFound, RewardParamError, ValueError) as exc:
             self.problem((*path, "reward"), str(exc))
             return None
@@ -616,30 +616,38 @@ def check_spec(spec: str | Path | Mapping[str, Any]) -> list[SpecProblem]:
     return []
 
 
-class _SignatureLoader(Reward):
-    """Rebuilds a composite reward from its signature: ``compose|spec:{...}|version:X``."""
+def from_signature(signature: str | Signature) -> Reward:
+    """Rebuild a composite reward from its signature: ``compose|spec:{...}|version:X``.
 
-    def __init__(self) -> None:
-        super().__init__(
-            SIGNATURE_NAME,
-            {},
-            range=(float("-inf"), float("inf")),
-            description="a composite reward rebuilt from its JSON spec (see docs/compose.md)",
-        )
-
-    def __call__(self, **params: Any) -> Reward:
-        spec = params.pop("spec", None)
-        if params:
-            raise RewardParamError(f"{SIGNATURE_NAME!r} takes only 'spec' (got {', '.join(params)})")
-        if spec is None:
-            return self
-        data = json.loads(spec) if isinstance(spec, str) else spec
-        if not isinstance(data, Mapping):
-            raise RewardParamError(f"{SIGNATURE_NAME!r}: spec must be a JSON object")
-        return build_spec(data, source="<signature>")
-
-    def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
+    Raises:
+        RewardParamError: not a composite signature, or its spec is not a JSON object.
+        SpecError: the spec does not build.
+    """
+    parsed = Signature.parse(signature) if isinstance(signature, str) else signature
+    if parsed.name != SIGNATURE_NAME:
+        raise RewardParamError(f"not a composite signature: {parsed.name!r}")
+    extra = set(parsed.params) - {"spec"}
+    if extra:
+        raise RewardParamError(f"{SIGNATURE_NAME!r} takes only 'spec' (got {', '.join(sorted(extra))})")
+    spec = parsed.params.get("spec")
+    if spec is None:
         raise RewardParamError(f"{SIGNATURE_NAME!r} needs parameter 'spec' (a composite reward's JSON spec)")
+    try:
+        data = json.loads(spec) if isinstance(spec, str) else spec
+    except json.JSONDecodeError as exc:
+        raise RewardParamError(f"{SIGNATURE_NAME!r}: spec is not JSON ({exc.msg})") from None
+    if not isinstance(data, Mapping):
+        raise RewardParamError(f"{SIGNATURE_NAME!r}: spec must be a JSON object")
+    return build_spec(data, source="<signature>")
 
 
-register(_SignatureLoader(), replace=True)
+def _load_spec_like(value: str | Mapping[str, Any]) -> Reward:
+    """A composite from a mapping, a spec file path or a composite signature (installed into `as_reward`)."""
+    if isinstance(value, Mapping):
+        return build_spec(value)
+    if value.lower().endswith(SPEC_SUFFIXES):
+        return load_spec_file(value)
+    return from_signature(value)
+
+
+set_spec_loader(_load_spec_like)

@@ -13,11 +13,9 @@ from rewardlab.models._embedding_rm import TrainReport, train_embedding_rm
 from rewardlab.models._encoder import SentenceEncoder, packaged_minilm_path
 from rewardlab.models._engine import ModelLoadError
 from rewardlab.models._pairs import Pair, read_pairs
-from rewardlab.models._resident import ModelReward
 
 __all__ = [
     "ModelLoadError",
-    "ModelReward",
     "Pair",
     "SentenceEncoder",
     "TrainReport",

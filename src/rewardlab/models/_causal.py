@@ -19,7 +19,7 @@ from typing import Any, Literal
 from rewardlab._types import Sample, Score
 from rewardlab.models import _engine as engine
 from rewardlab.models._inputs import MAX_TEXT_CHARS, completion_messages, prompt_messages
-from rewardlab.rewards._answer import find_boxes
+from rewardlab.rewards.math._answer import find_boxes
 
 Truncate = Literal["prompt_left", "abstain", "error"]
 Aggregate = Literal["min", "last", "mean", "product"]
@@ -306,10 +306,6 @@ class Likelihood:
         self.lm.close()
 
 
-def likelihood_range(params: Mapping[str, Any]) -> tuple[float, float]:
-    return (-math.inf, 0.0) if str(params.get("reduce", "")).endswith("log_prob") else (0.0, 1.0)
-
-
 # -- prm ------------------------------------------------------------------------------------------
 
 
@@ -466,8 +462,4 @@ class ProcessRM:
             self.reference.close()
 
 
-def prm_range(params: Mapping[str, Any]) -> tuple[float, float]:
-    return (0.0, 1.0) if params.get("mode", "classifier") == "classifier" else (-math.inf, math.inf)
-
-
-__all__ = ["DPOImplicit", "Likelihood", "ProcessRM", "likelihood_range", "prm_range", "split_answer"]
+__all__ = ["DPOImplicit", "Likelihood", "ProcessRM", "split_answer"]

@@ -270,6 +270,4 @@ class EmbeddingRM:
         self.encoder.close()
 
 
-EMBEDDING_RM_DESCRIPTION = "Bradley-Terry head ensemble on frozen sentence embeddings (mean, std, conservative)"
-
 __all__ = ["EmbeddingRM", "TrainReport", "features", "train_embedding_rm"]

@@ -42,7 +42,8 @@ class ClassifierRM:
         self,
         *,
         model: str,
-        head: int | str | None = None,
+        head: int | None = None,
+        label: str | None = None,
         sigmoid: bool = False,
         truncate: Truncate = "prompt_left",
         max_length: int | None = None,
@@ -66,7 +67,7 @@ class ClassifierRM:
         if getattr(config, "pad_token_id", None) is None:
             # decoder RMs find each row's last real token through the pad id
             config.pad_token_id = self.tokenizer.pad_token_id
-        self.head = _head_index(head, config, model)
+        self.head = _head_index(head, label, config, model)
         self.sigmoid = sigmoid
         self.truncate = truncate
         self.max_length = max_length or engine.token_limit(self.tokenizer, config, FALLBACK_MAX_LENGTH)
@@ -180,29 +181,24 @@ class ClassifierRM:
         engine.release(model)
 
 
-def _head_index(head: int | str | None, config: Any, model: str) -> int:
+def _head_index(head: int | None, label: str | None, config: Any, model: str) -> int:
     count = int(getattr(config, "num_labels", 1) or 1)
     labels: Mapping[int, str] = {int(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
     listing = ", ".join(f"{i}={labels.get(i, i)}" for i in range(count))
+    if head is not None and label is not None:
+        raise engine.ModelLoadError("rm: give head= (an index) or label= (a head's name), not both")
+    if label is not None:
+        for index, name in labels.items():
+            if name == label:
+                return index
+        raise engine.ModelLoadError(f"rm: {model!r} has no head labelled {label!r} ({listing})")
     if head is None:
         if count == 1:
             return 0
-        raise engine.ModelLoadError(f"rm: {model!r} has {count} heads ({listing}); choose one with head=INDEX|LABEL")
-    if isinstance(head, int) or (isinstance(head, str) and head.isdigit()):
-        index = int(head)
-        if not 0 <= index < count:
-            raise engine.ModelLoadError(f"rm: head={index} is out of range for {model!r} ({listing})")
-        return index
-    for index, label in labels.items():
-        if label == head:
-            return index
-    raise engine.ModelLoadError(f"rm: {model!r} has no head labelled {head!r} ({listing})")
+        raise engine.ModelLoadError(f"rm: {model!r} has {count} heads ({listing}); choose one with head=INDEX or label=NAME")
+    if not 0 <= head < count:
+        raise engine.ModelLoadError(f"rm: head={head} is out of range for {model!r} ({listing})")
+    return head
 
 
-def rm_range(params: Mapping[str, Any]) -> tuple[float, float]:
-    return (0.0, 1.0) if params.get("sigmoid") else (-math.inf, math.inf)
-
-
-RM_DESCRIPTION = "Score from a sequence-classification reward model, with the model's own chat template"
-
-__all__ = ["ClassifierRM", "RM_DESCRIPTION", "rm_range"]
+__all__ = ["ClassifierRM"]

@@ -5,9 +5,9 @@ exported here is cheap to import. `extract_final_answer` and `hedge_reason` are 
 final-answer policy the math reward, the audit's probes and judges share.
 """
 
-from rewardlab.rewards._answer import FinalAnswer, extract_final_answer, hedge_reason
-from rewardlab.rewards._format import format_reward, overlong
-from rewardlab.rewards._text import contains, exact_match, length, normalize_text, repetition
+from rewardlab.rewards.format._format import format_reward, overlong
+from rewardlab.rewards.math._answer import FinalAnswer, extract_final_answer, hedge_reason
+from rewardlab.rewards.text._text import contains, exact_match, length, normalize_text, repetition
 
 __all__ = [
     "FinalAnswer",
