@@ -132,8 +132,9 @@ def run_one(method: str, folder: Path, rows_path: Path, out_path: Path) -> None:
         scores = []
         for i in range(0, len(rows), 32):
             part = rows[i : i + 32]
-            batch_inputs = tokenizer([r["prompt"] for r in part], [r["completion"] for r in part], padding=True,
-                                     return_tensors="pt")
+            batch_inputs = tokenizer(
+                [r["prompt"] for r in part], [r["completion"] for r in part], padding=True, return_tensors="pt"
+            )
             with torch.inference_mode():
                 scores += model(**batch_inputs).logits[:, 0].tolist()
         elapsed = time.perf_counter() - start
@@ -153,26 +154,34 @@ def speed(args: argparse.Namespace) -> None:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         lengths = [len(tokenizer(r["prompt"], r["completion"])["input_ids"]) for r in rows]
         tokens = sum(lengths)
-        print(f"{len(rows)} samples, {tokens} tokens; length min/median/max "
-              f"{min(lengths)}/{sorted(lengths)[len(lengths) // 2]}/{max(lengths)}; torch threads {args.threads}")
+        print(
+            f"{len(rows)} samples, {tokens} tokens; length min/median/max "
+            f"{min(lengths)}/{sorted(lengths)[len(lengths) // 2]}/{max(lengths)}; torch threads {args.threads}"
+        )
         results: dict[str, list[dict]] = {m: [] for m in METHODS}
         for round_ in range(args.repeat):
             for method in METHODS:  # interleaved, so load on a shared machine hits every method alike
                 out = Path(tmp) / f"{method}-{round_}.json"
                 env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-                subprocess.run([sys.executable, __file__, "--one", method, str(folder), str(rows_path), str(out)],
-                               check=True, env=env)
+                subprocess.run(
+                    [sys.executable, __file__, "--one", method, str(folder), str(rows_path), str(out)],
+                    check=True,
+                    env=env,
+                )
                 results[method].append(json.loads(out.read_text()))
         ours = results["rewardlab"][0]["scores"]
         best = {m: min(r["seconds"] for r in results[m]) for m in METHODS}
         print()
-        print("| method | best of %d (s) | tokens/s | samples/s | peak RSS (MiB) | max abs diff vs rewardlab |" % args.repeat)
+        header = f"| method | best of {args.repeat} (s) | tokens/s | samples/s | peak RSS (MiB) |"
+        print(header + " max abs diff vs rewardlab |")
         print("|---|---:|---:|---:|---:|---:|")
         for method in METHODS:
             diff = max(abs(a - b) for a, b in zip(ours, results[method][0]["scores"], strict=True))
             peak = max(r["peak_mib"] for r in results[method])
-            print(f"| {LABELS[method]} | {best[method]:.2f} | {tokens / best[method]:,.0f} | "
-                  f"{len(rows) / best[method]:,.1f} | {peak:,.0f} | {diff:.2e} |")
+            print(
+                f"| {LABELS[method]} | {best[method]:.2f} | {tokens / best[method]:,.0f} | "
+                f"{len(rows) / best[method]:,.1f} | {peak:,.0f} | {diff:.2e} |"
+            )
         peers = [m for m in METHODS if m != "rewardlab"]
         fastest = min(peers, key=lambda m: best[m])
         print(f"\nspeed-up over the fastest peer ({LABELS[fastest]}): {best[fastest] / best['rewardlab']:.2f}x")
@@ -187,8 +196,9 @@ def accuracy(args: argparse.Namespace) -> None:
         return sum(rng.random() < 0.5 for _ in range(n)) / n
 
     def longer(pairs: list[Pair]) -> float:
-        return sum(1.0 if len(p.chosen) > len(p.rejected) else 0.5 if len(p.chosen) == len(p.rejected) else 0.0
-                   for p in pairs) / len(pairs)
+        return sum(
+            1.0 if len(p.chosen) > len(p.rejected) else 0.5 if len(p.chosen) == len(p.rejected) else 0.0 for p in pairs
+        ) / len(pairs)
 
     hh = [Pair(*t) for t in hh_pairs()]
     bar = [Pair(*t) for t in llmbar_pairs()]
@@ -198,19 +208,25 @@ def accuracy(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         report = train_embedding_rm(hh, Path(tmp) / "hh", ensemble=args.ensemble, holdout=0.2, seed=0, device="cpu")
         trained_s = time.perf_counter() - start
-        print(f"| HH harmless, {report.train_pairs} pairs | HH harmless held-out | {report.heldout_pairs} | "
-              f"{report.heldout_accuracy:.3f} | {report.heldout_length_baseline:.3f} | "
-              f"{coin(report.heldout_pairs, 1):.3f} |")
+        print(
+            f"| HH harmless, {report.train_pairs} pairs | HH harmless held-out | {report.heldout_pairs} | "
+            f"{report.heldout_accuracy:.3f} | {report.heldout_length_baseline:.3f} | "
+            f"{coin(report.heldout_pairs, 1):.3f} |"
+        )
         with rewardlab.load("embedding_rm", model=str(Path(tmp) / "hh"), device="cpu") as reward:
             rows = [{"prompt": p.prompt, "completion": side} for p in bar for side in (p.chosen, p.rejected)]
             scores = reward.score(rows)
         margins = [a.value - b.value for a, b in zip(scores[::2], scores[1::2], strict=True)]  # type: ignore[operator]
         transfer = sum(1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in margins) / len(margins)
-        print(f"| HH harmless, {report.train_pairs} pairs | LLMBar, all | {len(bar)} | {transfer:.3f} | "
-              f"{longer(bar):.3f} | {coin(len(bar), 2):.3f} |")
+        print(
+            f"| HH harmless, {report.train_pairs} pairs | LLMBar, all | {len(bar)} | {transfer:.3f} | "
+            f"{longer(bar):.3f} | {coin(len(bar), 2):.3f} |"
+        )
         llm = train_embedding_rm(bar, Path(tmp) / "llmbar", ensemble=args.ensemble, holdout=0.3, seed=0, device="cpu")
-        print(f"| LLMBar, {llm.train_pairs} pairs | LLMBar held-out | {llm.heldout_pairs} | "
-              f"{llm.heldout_accuracy:.3f} | {llm.heldout_length_baseline:.3f} | {coin(llm.heldout_pairs, 3):.3f} |")
+        print(
+            f"| LLMBar, {llm.train_pairs} pairs | LLMBar held-out | {llm.heldout_pairs} | "
+            f"{llm.heldout_accuracy:.3f} | {llm.heldout_length_baseline:.3f} | {coin(llm.heldout_pairs, 3):.3f} |"
+        )
         print(f"\nensemble of {args.ensemble} heads; training on HH (embedding + heads) took {trained_s:.0f}s")
 
 

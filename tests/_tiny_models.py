@@ -23,7 +23,12 @@ SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "<|im_start|>", "<|im_end|>", "ки
 
 GOOD = ["a kind and helpful answer", "here is a careful answer", "glad to help, the answer is 42", "sure, step by step"]
 BAD = ["go away", "no idea, stop asking", "that is stupid", "whatever, figure it out"]
-PROMPTS = ["what is six times seven?", "can you help me with my homework?", "tell me about cats", "how do I bake bread?"]
+PROMPTS = [
+    "what is six times seven?",
+    "can you help me with my homework?",
+    "tell me about cats",
+    "how do I bake bread?",
+]
 
 CORPUS = [
     *GOOD,
@@ -84,7 +89,10 @@ def build_classifier(folder: Path, *, num_labels: int = 1, seed: int = 0, train_
     labels = {0: "helpful", 1: "harmless", 2: "honest"}
     extra: dict[str, object] = {"num_labels": num_labels}
     if num_labels > 1:
-        extra |= {"id2label": {i: labels[i] for i in range(num_labels)}, "label2id": {labels[i]: i for i in range(num_labels)}}
+        extra |= {
+            "id2label": {i: labels[i] for i in range(num_labels)},
+            "label2id": {labels[i]: i for i in range(num_labels)},
+        }
     model = LlamaForSequenceClassification(_config(tokenizer, **extra))
     if train_steps:
         _train_bradley_terry(model, tokenizer, train_steps, seed)

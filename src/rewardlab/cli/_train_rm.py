@@ -12,7 +12,9 @@ from rewardlab.cli._common import err, fail
 
 
 def train_rm(
-    pairs: Path = typer.Argument(..., help="Pairs: .jsonl(.gz) with prompt/chosen/rejected or HH transcripts, or LLMBar .json."),
+    pairs: Path = typer.Argument(
+        ..., help="Pairs: .jsonl(.gz) with prompt/chosen/rejected or HH transcripts, or LLMBar .json."
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Folder to write the reward model to."),
     ensemble: int = typer.Option(4, "--ensemble", "-k", min=1, help="Number of Bradley-Terry heads."),
     holdout: float = typer.Option(0.1, min=0.0, max=0.9, help="Fraction of pairs held out for the printed accuracy."),
@@ -33,11 +35,17 @@ def train_rm(
         fail(str(exc), 2)
     err.print(f"{len(loaded)} pairs from {pairs}")
     show = sys.stderr.isatty() if progress is None else progress
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=err, disable=not show)
-    tasks: dict[str, int] = {}
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show,
+    )
+    tasks: dict[str, TaskID] = {}
 
     def report(stage: str, done: int, total: int) -> None:
         if stage not in tasks:
@@ -47,7 +55,13 @@ def train_rm(
     try:
         with bar:
             result = train_embedding_rm(
-                loaded, output, ensemble=ensemble, holdout=holdout, seed=seed, encoder=encoder, device=device,
+                loaded,
+                output,
+                ensemble=ensemble,
+                holdout=holdout,
+                seed=seed,
+                encoder=encoder,
+                device=device,
                 progress=report,
             )
     except MissingExtra as exc:
@@ -55,8 +69,10 @@ def train_rm(
     except (ValueError, OSError) as exc:
         fail(str(exc), 2)
     if result.heldout_accuracy is None:
-        typer.echo(f"trained {result.ensemble} heads on {result.train_pairs} pairs (no held-out split); "
-                   f"train accuracy {result.train_accuracy:.3f} -> {output}")
+        typer.echo(
+            f"trained {result.ensemble} heads on {result.train_pairs} pairs (no held-out split); "
+            f"train accuracy {result.train_accuracy:.3f} -> {output}"
+        )
         return
     typer.echo(
         f"held-out accuracy {result.heldout_accuracy:.3f} on {result.heldout_pairs} pairs "

@@ -12,7 +12,7 @@ batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -229,7 +229,11 @@ def split_answer(completion: str) -> tuple[str, str, str] | None:
     if box_start < 0 and tag_start < 0:
         return None
     if box_start > tag_start:
-        command = completion[box_start : completion.index("{", box_start) + 1] if "{" in completion[box_start:] else "\\boxed{"
+        command = (
+            completion[box_start : completion.index("{", box_start) + 1]
+            if "{" in completion[box_start:]
+            else "\\boxed{"
+        )
         return completion[:box_start], command, "}"
     return completion[:tag_start], "<answer>", "</answer>"
 

@@ -166,8 +166,14 @@ def train_embedding_rm(
     def longer(indices: Sequence[int]) -> float | None:
         if not indices:
             return None
-        wins = [1.0 if len(pairs[i].chosen) > len(pairs[i].rejected) else 0.5 if len(pairs[i].chosen) == len(
-            pairs[i].rejected) else 0.0 for i in indices]
+        wins = [
+            1.0
+            if len(pairs[i].chosen) > len(pairs[i].rejected)
+            else 0.5
+            if len(pairs[i].chosen) == len(pairs[i].rejected)
+            else 0.0
+            for i in indices
+        ]
         return sum(wins) / len(wins)
 
     result = TrainReport(
@@ -220,7 +226,8 @@ class EmbeddingRM:
         for name in (META_FILE, HEADS_FILE):
             if not (folder / name).is_file():
                 raise engine.ModelLoadError(
-                    f"embedding_rm: {str(folder / name)!r} is missing (train one with `rewardlab train-rm PAIRS -o DIR`)"
+                    f"embedding_rm: {str(folder / name)!r} is missing "
+                    "(train one with `rewardlab train-rm PAIRS -o DIR`)"
                 )
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
@@ -228,7 +235,9 @@ class EmbeddingRM:
         with np.load(folder / HEADS_FILE) as data:
             self.weights = data["weights"] / data["scale"][None, :]
         self.mode, self.k = mode, k
-        self.encoder = SentenceEncoder(encoder or meta.get("encoder"), device=device, dtype=dtype, batch_tokens=batch_tokens)
+        self.encoder = SentenceEncoder(
+            encoder or meta.get("encoder"), device=device, dtype=dtype, batch_tokens=batch_tokens
+        )
         if self.weights.shape[1] != 2 * self.encoder.dimension:
             raise engine.ModelLoadError(
                 f"embedding_rm: heads expect {self.weights.shape[1] // 2}-dimensional embeddings, the encoder gives "

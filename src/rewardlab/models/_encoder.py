@@ -95,7 +95,9 @@ class SentenceEncoder:
             for batch in engine.length_batches([len(r) for r in rows], self.budget):
 
                 def forward(part: list[int]) -> list[Any]:
-                    ids, mask = engine.pad_batch(torch, [rows[i] for i in part], self.tokenizer.pad_token_id, self.device)
+                    ids, mask = engine.pad_batch(
+                        torch, [rows[i] for i in part], self.tokenizer.pad_token_id, self.device
+                    )
                     with torch.inference_mode():
                         hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
                         if self.cls_pooling:

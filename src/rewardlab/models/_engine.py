@@ -24,7 +24,12 @@ GPU_BATCH_TOKENS = 65536
 """Default on an accelerator, where larger batches pay off (an OOM still splits the batch)."""
 MAX_BATCH_SAMPLES = 256
 """At most this many samples per forward pass, however short they are."""
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 VERY_LARGE = 10**30
@@ -97,7 +102,9 @@ def check_model_source(model: str, reward: str, *, weights: bool = True) -> str:
     if not path.is_dir():
         raise ModelLoadError(f"reward {reward!r}: model folder {str(path)!r} does not exist")
     if not (path / "config.json").is_file():
-        raise ModelLoadError(f"reward {reward!r}: {str(path / 'config.json')!r} is missing (not a transformers model folder)")
+        raise ModelLoadError(
+            f"reward {reward!r}: {str(path / 'config.json')!r} is missing (not a transformers model folder)"
+        )
     if weights and not any((path / name).is_file() for name in WEIGHT_FILES):
         raise ModelLoadError(
             f"reward {reward!r}: no weights in {str(path)!r} (expected one of {', '.join(WEIGHT_FILES)})"
@@ -226,6 +233,12 @@ def run_split(batch: list[int], forward: Callable[[list[int]], list[T]]) -> dict
     A sample that runs out of memory alone gets `OutOfMemory` (its score is an
     ``error``); the other samples of its batch are still scored.
     """
+    out: dict[int, T | BaseException] = {}
+    _split_into(batch, forward, out)
+    return out
+
+
+def _split_into(batch: list[int], forward: Callable[[list[int]], list[T]], out: dict[int, T | BaseException]) -> None:
     try:
         results = forward(batch)
     except Exception as exc:
@@ -233,10 +246,13 @@ def run_split(batch: list[int], forward: Callable[[list[int]], list[T]]) -> dict
             raise
         _free_accelerator_memory()
         if len(batch) == 1:
-            return {batch[0]: OutOfMemory(f"out of memory scoring this sample alone ({type(exc).__name__})")}
+            out[batch[0]] = OutOfMemory(f"out of memory scoring this sample alone ({type(exc).__name__})")
+            return
         half = len(batch) // 2
-        return {**run_split(batch[:half], forward), **run_split(batch[half:], forward)}
-    return dict(zip(batch, results, strict=True))
+        _split_into(batch[:half], forward, out)
+        _split_into(batch[half:], forward, out)
+        return
+    out.update(zip(batch, results, strict=True))
 
 
 def _free_accelerator_memory() -> None:

@@ -33,7 +33,7 @@ def split_transcripts(chosen: str, rejected: str) -> Pair | None:
     itself holds an ``Assistant:`` marker is split at the longest common prefix instead.
     """
     common = 0
-    for a, b in zip(chosen, rejected):
+    for a, b in zip(chosen, rejected):  # noqa: B905  (the sides differ in length; the shorter ends the prefix)
         if a != b:
             break
         common += 1
@@ -66,7 +66,9 @@ def pair_from_row(row: Mapping[str, Any], path: str | Path, line: int) -> Pair:
         return Pair(str(row["input"]), chosen, rejected)
     for name in ("chosen", "rejected"):
         if name not in row:
-            raise DataError(path, line, "a pair needs chosen and rejected (and prompt, or whole transcripts)", field=name)
+            raise DataError(
+                path, line, "a pair needs chosen and rejected (and prompt, or whole transcripts)", field=name
+            )
     if "prompt" in row and row["prompt"] is not None:
         try:
             prompt = _messages_text(row["prompt"], last_reply=False)
@@ -81,10 +83,14 @@ def pair_from_row(row: Mapping[str, Any], path: str | Path, line: int) -> Pair:
         return Pair(prompt, sides[0], sides[1])
     chosen, rejected = row["chosen"], row["rejected"]
     if not isinstance(chosen, str) or not isinstance(rejected, str):
-        raise DataError(path, line, "without a prompt field, chosen and rejected must be whole transcripts", field="chosen")
+        raise DataError(
+            path, line, "without a prompt field, chosen and rejected must be whole transcripts", field="chosen"
+        )
     pair = split_transcripts(chosen, rejected)
     if pair is None:
-        raise DataError(path, line, f"no shared {HH_ASSISTANT.strip()!r} turn to split the transcripts at", field="chosen")
+        raise DataError(
+            path, line, f"no shared {HH_ASSISTANT.strip()!r} turn to split the transcripts at", field="chosen"
+        )
     return pair
 
 
@@ -101,7 +107,7 @@ def read_pairs(path: str | Path) -> list[Pair]:
     opener = gzip.open if path.name.endswith(".gz") else open
     pairs: list[Pair] = []
     if path.name.endswith((".json", ".json.gz")):
-        with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8") as handle:
             try:
                 rows = json.load(handle)
             except ValueError as exc:
@@ -113,7 +119,7 @@ def read_pairs(path: str | Path) -> list[Pair]:
                 raise DataError(path, index, "array item is not an object")
             pairs.append(pair_from_row(row, path, index))
         return pairs
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, 1):
             if line_number > MAX_PAIR_FILE_ROWS:
                 raise DataError(path, line_number, f"more than {MAX_PAIR_FILE_ROWS} rows")

@@ -57,8 +57,17 @@ def rm(
         batch_tokens: padded tokens per forward pass (default 8192 on CPU, 65536 on GPU).
     """
     scorer = ClassifierRM(
-        model=model, head=head, label=label, sigmoid=sigmoid, truncate=truncate, max_length=max_length, markup=markup,
-        template=template, device=device, dtype=dtype, batch_tokens=batch_tokens,
+        model=model,
+        head=head,
+        label=label,
+        sigmoid=sigmoid,
+        truncate=truncate,
+        max_length=max_length,
+        markup=markup,
+        template=template,
+        device=device,
+        dtype=dtype,
+        batch_tokens=batch_tokens,
     )
     try:
         yield scorer.score
@@ -94,8 +103,15 @@ def dpo_implicit(
     summed. Components: ``logp_policy``, ``logp_reference``, ``tokens``.
     """
     scorer = DPOImplicit(
-        policy=policy, reference=reference, beta=beta, reduce=reduce, truncate=truncate, max_length=max_length,
-        device=device, dtype=dtype, batch_tokens=batch_tokens,
+        policy=policy,
+        reference=reference,
+        beta=beta,
+        reduce=reduce,
+        truncate=truncate,
+        max_length=max_length,
+        device=device,
+        dtype=dtype,
+        batch_tokens=batch_tokens,
     )
     try:
         yield scorer.score
@@ -127,7 +143,12 @@ def likelihood(
             (VeriFree: the sequence probability), ``mean_log_prob`` or ``log_prob``.
     """
     scorer = Likelihood(
-        model=model, reduce=reduce, truncate=truncate, max_length=max_length, device=device, dtype=dtype,
+        model=model,
+        reduce=reduce,
+        truncate=truncate,
+        max_length=max_length,
+        device=device,
+        dtype=dtype,
         batch_tokens=batch_tokens,
     )
     try:
@@ -168,9 +189,20 @@ def prm(
     (classifier mode only). Components: ``steps`` and ``step_0``, ``step_1``, ... (the first 64).
     """
     scorer = ProcessRM(
-        model=model, mode=mode, reference=reference, beta=beta, step_separator=step_separator, step_tag=step_tag,
-        positive_token=positive_token, negative_token=negative_token, aggregate=aggregate, truncate=truncate,
-        max_length=max_length, device=device, dtype=dtype, batch_tokens=batch_tokens,
+        model=model,
+        mode=mode,
+        reference=reference,
+        beta=beta,
+        step_separator=step_separator,
+        step_tag=step_tag,
+        positive_token=positive_token,
+        negative_token=negative_token,
+        aggregate=aggregate,
+        truncate=truncate,
+        max_length=max_length,
+        device=device,
+        dtype=dtype,
+        batch_tokens=batch_tokens,
     )
     try:
         yield scorer.score

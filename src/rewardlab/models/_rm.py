@@ -81,7 +81,9 @@ class ClassifierRM:
         self.uses_token_types = "token_type_ids" in getattr(self.tokenizer, "model_input_names", [])
 
     # -- encoding ---------------------------------------------------------------
-    def _render(self, prompt: list[dict[str, str]], completion: list[dict[str, str]]) -> tuple[list[int], list[int] | None]:
+    def _render(
+        self, prompt: list[dict[str, str]], completion: list[dict[str, str]]
+    ) -> tuple[list[int], list[int] | None]:
         tok = self.tokenizer
         if self.use_template:
             text = tok.apply_chat_template(prompt + completion, tokenize=False)
@@ -195,7 +197,9 @@ def _head_index(head: int | None, label: str | None, config: Any, model: str) ->
     if head is None:
         if count == 1:
             return 0
-        raise engine.ModelLoadError(f"rm: {model!r} has {count} heads ({listing}); choose one with head=INDEX or label=NAME")
+        raise engine.ModelLoadError(
+            f"rm: {model!r} has {count} heads ({listing}); choose one with head=INDEX or label=NAME"
+        )
     if not 0 <= head < count:
         raise engine.ModelLoadError(f"rm: head={head} is out of range for {model!r} ({listing})")
     return head
