@@ -24,6 +24,10 @@ GPU_BATCH_TOKENS = 65536
 """Default on an accelerator, where larger batches pay off (an OOM still splits the batch)."""
 MAX_BATCH_SAMPLES = 256
 """At most this many samples per forward pass, however short they are."""
+SPLIT_BELOW = 0.85
+"""A batch that already holds `FULL_ENOUGH_TOKENS` ends when the next sample is shorter than
+this fraction of its longest: the next batch pads less, and stays big enough to be efficient."""
+FULL_ENOUGH_TOKENS = 2048
 WEIGHT_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
@@ -192,7 +196,9 @@ def length_batches(lengths: Sequence[int], max_tokens: int, max_samples: int = M
 
     Samples are sorted longest first, so a batch holds samples of similar length
     (little padding) and an out-of-memory error, if any, comes in the first batch.
-    A sample longer than the budget gets a batch of its own.
+    A batch also ends early when the next sample is much shorter than its longest
+    (`SPLIT_BELOW`) once it is big enough to run efficiently. A sample longer than
+    the budget gets a batch of its own.
     """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
@@ -201,7 +207,9 @@ def length_batches(lengths: Sequence[int], max_tokens: int, max_samples: int = M
     for index in order:
         size = max(1, lengths[index])
         width = max(longest, size)
-        if current and (width * (len(current) + 1) > max_tokens or len(current) >= max_samples):
+        over_budget = width * (len(current) + 1) > max_tokens or len(current) >= max_samples
+        much_shorter = size < SPLIT_BELOW * longest and longest * len(current) >= FULL_ENOUGH_TOKENS
+        if current and (over_budget or much_shorter):
             batches.append(current)
             current, longest = [], 0
             width = size
