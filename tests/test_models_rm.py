@@ -226,3 +226,17 @@ def test_missing_extra_names_what_to_install(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("error") and "pip install 'rewardlab[models]'" in out
+
+
+def test_async_scoring_matches_sync(trained_rm: Path) -> None:
+    import asyncio
+
+    with rewardlab.load("rm", model=str(trained_rm)) as reward:
+        expected = [s.value for s in reward.score(MIXED)]
+
+        async def main() -> list[list[float | None]]:
+            parts = await asyncio.gather(reward.ascore(MIXED[:12]), reward.ascore(MIXED[12:]))
+            return [[s.value for s in part] for part in parts]
+
+        first, second = asyncio.run(main())
+    assert first + second == pytest.approx(expected, abs=1e-4)
