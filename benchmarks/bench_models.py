@@ -200,7 +200,7 @@ def accuracy(args: argparse.Namespace) -> None:
             1.0 if len(p.chosen) > len(p.rejected) else 0.5 if len(p.chosen) == len(p.rejected) else 0.0 for p in pairs
         ) / len(pairs)
 
-    hh = [Pair(*t) for t in hh_pairs()]
+    hh = [Pair(*t) for t in hh_pairs()][: args.hh_limit]
     bar = [Pair(*t) for t in llmbar_pairs()]
     print("| train on | evaluate on | pairs | embedding RM | prefer longer | coin flip |")
     print("|---|---|---:|---:|---:|---:|")
@@ -213,21 +213,25 @@ def accuracy(args: argparse.Namespace) -> None:
             f"{report.heldout_accuracy:.3f} | {report.heldout_length_baseline:.3f} | "
             f"{coin(report.heldout_pairs, 1):.3f} |"
         )
-        with rewardlab.load("embedding_rm", model=str(Path(tmp) / "hh"), device="cpu") as reward:
-            rows = [{"prompt": p.prompt, "completion": side} for p in bar for side in (p.chosen, p.rejected)]
-            scores = reward.score(rows)
-        margins = [a.value - b.value for a, b in zip(scores[::2], scores[1::2], strict=True)]  # type: ignore[operator]
-        transfer = sum(1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in margins) / len(margins)
-        print(
-            f"| HH harmless, {report.train_pairs} pairs | LLMBar, all | {len(bar)} | {transfer:.3f} | "
-            f"{longer(bar):.3f} | {coin(len(bar), 2):.3f} |"
-        )
+        if args.transfer:
+            with rewardlab.load("embedding_rm", model=str(Path(tmp) / "hh"), device="cpu") as reward:
+                rows = [{"prompt": p.prompt, "completion": side} for p in bar for side in (p.chosen, p.rejected)]
+                scores = reward.score(rows)
+            margins = [a.value - b.value for a, b in zip(scores[::2], scores[1::2], strict=True)]  # type: ignore[operator]
+            transfer = sum(1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in margins) / len(margins)
+            print(
+                f"| HH harmless, {report.train_pairs} pairs | LLMBar, all | {len(bar)} | {transfer:.3f} | "
+                f"{longer(bar):.3f} | {coin(len(bar), 2):.3f} |"
+            )
         llm = train_embedding_rm(bar, Path(tmp) / "llmbar", ensemble=args.ensemble, holdout=0.3, seed=0, device="cpu")
         print(
             f"| LLMBar, {llm.train_pairs} pairs | LLMBar held-out | {llm.heldout_pairs} | "
             f"{llm.heldout_accuracy:.3f} | {llm.heldout_length_baseline:.3f} | {coin(llm.heldout_pairs, 3):.3f} |"
         )
-        print(f"\nensemble of {args.ensemble} heads; training on HH (embedding + heads) took {trained_s:.0f}s")
+        hh_used = f"the first {len(hh)} of the HH pairs" if args.hh_limit else "all HH pairs"
+        print(
+            f"\nensemble of {args.ensemble} heads; {hh_used}; training on HH (embedding + heads) took {trained_s:.0f}s"
+        )
 
 
 def main() -> None:
@@ -242,6 +246,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ensemble", type=int, default=4)
+    parser.add_argument("--hh-limit", type=int, default=None, help="use the first N HH pairs (file order)")
+    parser.add_argument(
+        "--transfer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also score all of LLMBar with the HH-trained model",
+    )
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {sys.platform}")
     if args.part in ("speed", "both"):
