@@ -15,6 +15,7 @@ PACKAGES = [
     "rewardlab.audit",
     "rewardlab.integrations",
     "rewardlab.models",
+    "rewardlab.rewards.judge",
 ]
 
 

@@ -6,6 +6,8 @@ import asyncio
 import json
 import pickle
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -58,6 +60,22 @@ def test_resident_reward_is_set_up_once_per_job_and_closed_at_its_end(tmp_path: 
         assert _values(out) == _expected(ROWS)
         assert _count(log) == {"setup": run, "close": run}  # once per job, closed at its end
     assert {pid for _, pid in seam.events(str(log))} == {__import__("os").getpid()}  # never in a worker
+
+
+def test_score_command_with_workers_sets_a_resident_reward_up_once(tmp_path: Path) -> None:
+    log = tmp_path / "events.log"
+    data = _write_rows(tmp_path / "in.jsonl", ROWS)
+    out = tmp_path / "out.jsonl"
+    plugin = Path(seam.__file__)
+    done = subprocess.run(
+        [sys.executable, "-m", "rewardlab", "--import", str(plugin), "score", str(data), "-r", "seam_counted",
+         "-p", f"log={log}", "-o", str(out), "--workers", "2", "--batch-size", "8"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _values(out) == _expected(ROWS)
+    assert _count(log) == {"setup": 1, "close": 1}
+    assert len({pid for _, pid in seam.events(str(log))}) == 1
 
 
 def test_resident_reward_inside_a_composite_stays_in_this_process(tmp_path: Path) -> None:
@@ -298,3 +316,29 @@ def test_every_reward_signature_is_a_signature_value() -> None:
         sig = reward.get_signature()
         assert str(sig) == reward.signature
         assert rewardlab.load(reward.signature).signature == reward.signature
+
+
+# -- the generic registry -----------------------------------------------------------------------------------
+
+
+def test_registry_keeps_order_refuses_a_different_entry_and_hints_close_names() -> None:
+    from rewardlab._registry import NotRegistered, Registry
+
+    registry: Registry[str] = Registry("widget", "rewardlab.tests-none", accepts=lambda obj: isinstance(obj, str))
+    registry.register("beta", "b")
+    registry.register("alpha", "a")
+    assert registry.items() == ["b", "a"] and registry.names() == ["alpha", "beta"]
+    with pytest.raises(ValueError, match="different widget"):
+        registry.register("alpha", "other")
+    registry.register("alpha", "other", replace=True)
+    assert registry.get("alpha") == "other"
+    with pytest.raises(NotRegistered, match="did you mean alpha"):
+        registry.get("alpah")
+
+
+def test_builtin_rewards_are_entry_points_of_the_package_itself() -> None:
+    from importlib.metadata import distribution
+
+    declared = {ep.name for ep in distribution("rewardlab").entry_points if ep.group == "rewardlab.rewards"}
+    assert {"exact_match", "math", "code", "sql", "format", "overlong"} <= declared
+    assert set(rewardlab._registry.REWARDS.names()) >= declared

@@ -15,6 +15,7 @@ from rewardlab._reward import Reward, RewardParamError, reward
 from rewardlab._signature import Signature
 from rewardlab._types import FieldMap, Sample, SampleError, Score, Status
 from rewardlab._version import __version__
+from rewardlab.runtime._remote import remote
 
 __all__ = [
     "CallResult",
@@ -32,5 +33,6 @@ __all__ = [
     "list_rewards",
     "load",
     "register",
+    "remote",
     "reward",
 ]

@@ -33,7 +33,8 @@ def load(name_or_spec: str | Path | Mapping[str, Any] | Reward, /, **params: Any
         name_or_spec: A registered name (``"math"``), a signature as found in an
             output file (``"exact_match|ignore_case:yes|version:0.1.0"``), a path
             to a spec file (``.toml``, ``.yaml``, ``.json``), a spec mapping, or
-            a `Reward`.
+            a `Reward`, or the URL of a `rewardlab serve` server
+            (``http://host:port/NAME``, see `rewardlab.remote`).
         **params: Parameters of the reward; strings are converted to the
             declared types, so command-line values work as they are.
 
@@ -57,6 +58,10 @@ def load(name_or_spec: str | Path | Mapping[str, Any] | Reward, /, **params: Any
 
         loaded = load_spec_file(Path(text))
         return loaded(**params) if params else loaded
+    if text.startswith(("http://", "https://")):
+        from rewardlab.runtime._remote import remote
+
+        return remote(text, **params)
     if "|" in text:
         try:
             signature = Signature.parse(text)

@@ -17,7 +17,8 @@ import difflib
 import threading
 import types
 from collections.abc import Callable
-from importlib.metadata import EntryPoint, EntryPoints, PackageNotFoundError, distribution, entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -47,11 +48,23 @@ def _own_entry_points(group: str) -> list[EntryPoint]:
     """The entry points rewardlab's own distribution declares in ``group`` (its built-ins)."""
     if group not in _OWN:
         try:
-            declared = distribution("rewardlab").entry_points
-        except PackageNotFoundError:  # running from a source tree that was never installed
-            declared = EntryPoints(())
+            declared = list(distribution("rewardlab").entry_points)
+        except PackageNotFoundError:  # a source tree that was never installed: its pyproject.toml says the same
+            declared = _source_tree_entry_points()
         _OWN[group] = [ep for ep in declared if ep.group == group]
     return _OWN[group]
+
+
+def _source_tree_entry_points() -> list[EntryPoint]:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    groups = tomllib.loads(pyproject.read_text()).get("project", {}).get("entry-points", {})
+    return [EntryPoint(name, value, group) for group, entries in groups.items() for name, value in entries.items()]
 
 
 def _origin(item: Any) -> Any:
@@ -188,10 +201,6 @@ def lookup(name: str) -> Any:
 def list_rewards() -> list[Any]:
     """Every registered reward (built-ins and entry points included), by name."""
     return sorted(REWARDS.all(), key=lambda r: r.name)
-
-
-def list_names() -> list[str]:
-    return REWARDS.names()
 
 
 __all__ = [

@@ -142,7 +142,7 @@ class Reward:
 
     # -- to implement --------------------------------------------------------
     async def _ascore(self, samples: list[Sample], executor: Executor | None) -> list[Score]:
-        if self.runs_sync:
+        if self.runs_sync and not _loop.on_runtime_loop():
             return self._score(samples, executor)
         return await _loop.in_thread(self._score, samples, executor)
 
@@ -185,6 +185,11 @@ class Reward:
     def isolated(self) -> bool:
         """Older name of `needs_executor`."""
         return self.needs_executor
+
+    @property
+    def resident(self) -> bool:
+        """True when the reward (or a child) stays in the process that opened it (``placement="resident"``)."""
+        return self.placement == "resident"
 
     @property
     def worker_modules(self) -> tuple[str, ...]:
@@ -288,6 +293,10 @@ class _Param:
     @property
     def required(self) -> bool:
         return self.default is inspect.Parameter.empty
+
+
+_PLAIN_RESULTS = (float, int, bool, Score, type(None))
+"""Result types that are certainly not awaitable (checked first: the per-sample hot path)."""
 
 
 def coerce_result(result: Any) -> Score:
@@ -603,11 +612,15 @@ class FunctionReward(Reward, Generic[P]):
             return await _loop.in_thread(self._call_sync, scorer, samples, params)
         return await self._call(scorer, samples, params)
 
-    def run_inline(self, samples: Sequence[Sample]) -> list[Score]:
-        """Score in this process, whatever the placement (no executor, no worker): the verifier itself."""
+    def run_inline(self, samples: Iterable[SampleLike]) -> list[Score]:
+        """Score in this process, whatever the placement (no executor, no worker): the verifier itself.
+
+        Takes what `score` takes: `Sample` objects or plain mappings (``{"completion": ...}``).
+        """
+        batch = [as_sample(s) for s in samples]
         if not self.factory and not self.is_async:
-            return self._run_sync(samples)
-        return _loop.run(self._run_here(samples))
+            return self._run_sync(batch)
+        return _loop.run(self._run_here(batch))
 
     def _run_sync(self, samples: Sequence[Sample]) -> list[Score]:
         return self._call_sync(self.fn, samples, dict(self.params))
@@ -629,7 +642,9 @@ class FunctionReward(Reward, Generic[P]):
         for sample in samples:
             try:
                 result = scorer(sample, **params)
-                out.append(coerce_result(_loop.run(result) if inspect.isawaitable(result) else result))
+                if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
+                    result = _loop.run(result)
+                out.append(coerce_result(result))
             except Exception as exc:
                 out.append(error_from(exc))
         return out
@@ -641,6 +656,10 @@ class FunctionReward(Reward, Generic[P]):
         if self.placement == "process":
             return await _loop.in_thread(self._in_executor, samples, executor or self._resources.own_pool())
         if not self.factory and not self.is_async:
+            if _loop.on_runtime_loop():
+                # beside async siblings: off the loop, so a function that itself calls a reward
+                # (or simply takes long) never holds up the loop those rewards live on
+                return await _loop.in_thread(self._run_sync, samples)
             return self._run_sync(samples)
         scorer = self._sync_scorer()
         if scorer is not None and not _loop.on_runtime_loop():
@@ -762,6 +781,7 @@ def reward(
     register: bool = True,
     uses_pool: bool = False,
     factory: Literal[False] = False,
+    resident: bool = False,
 ) -> Callable[[Callable[..., Any]], FunctionReward[Any]]: ...
 
 
@@ -778,6 +798,7 @@ def reward(
     register: bool = True,
     uses_pool: bool = False,
     factory: Literal[True],
+    resident: bool = False,
 ) -> Callable[[Callable[P, Any]], FunctionReward[P]]: ...
 
 
@@ -795,6 +816,7 @@ def reward(
     register: bool = True,
     uses_pool: bool = False,
     factory: bool = False,
+    resident: bool = False,
 ) -> FunctionReward[Any] | Callable[[Callable[..., Any]], FunctionReward[Any]]:
     """Turn a scoring function, or a factory of one, into a registered, loadable `Reward`.
 
@@ -829,6 +851,7 @@ def reward(
             in the caller's process with a ``pool`` keyword argument (an
             `rewardlab.Executor`) and gives that work deadlines through ``pool.map``.
         factory: The decorated function is a factory (see above).
+        resident: Older spelling of ``placement="resident"``.
 
     Example:
         >>> @reward(name="shouty")
@@ -854,7 +877,9 @@ def reward(
             items = items[1:]
         if uses_pool and not batched:
             raise TypeError(f"{func.__qualname__}: uses_pool=True needs batched=True")
-        where: Placement = placement or ("process" if isolated or uses_pool else "inline")
+        where: Placement = placement or (
+            "resident" if resident else "process" if isolated or uses_pool else "inline"
+        )
         if where not in PLACEMENTS:
             raise ValueError(f"{func.__qualname__}: placement must be one of {', '.join(PLACEMENTS)}, got {where!r}")
         if uses_pool and where != "process":
@@ -920,7 +945,7 @@ def load_single(name_or_signature: str, params: Mapping[str, Any] | None = None)
     signature = Signature.parse(text)
     base = lookup(signature.name)
     raw: dict[str, Any] = dict(signature.params)
-    declared = base.declared if isinstance(base, FunctionReward) else {}
+    declared = getattr(base, "declared", None) or {}  # a FunctionReward's, or a Reward subclass's own table
     for key in ("backend", "model"):  # run fields a reward may also take as a parameter
         value = getattr(signature, key)
         if value is not None and key in declared:

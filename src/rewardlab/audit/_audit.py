@@ -130,7 +130,8 @@ def _text(value: Any) -> str:
     return Sample(completion=value).completion_text if value is not None else ""
 
 
-TASK_FIELDS = ("test", "tests", "calls", "io", "entry_point", "db", "db_id", "task")
+TASK_FIELDS: tuple[str, ...] = ("test", "tests", "calls", "io", "entry_point", "db", "db_id", "task")
+TASK_FIELDS += ("tools", "instruction_id_list", "kwargs", "image_size")
 """Row fields that define the task itself: rows differing in them are probed separately."""
 
 
@@ -164,7 +165,10 @@ def _build_jobs(
     jobs: list[_Job] = []
     for row in rows:
         if row.reference_text is not None:
-            gold = render_gold(reward_name, row.reference_text, {**row.extras, "prompt": row.prompt})
+            # "reference": the reference as given (a call list, a box), not only its text form
+            gold = render_gold(
+                reward_name, row.reference_text, {**row.extras, "prompt": row.prompt, "reference": row.reference}
+            )
             jobs.append(_Job("gold", row, gold))
     # Rows that repeat a prompt and reference (several completions per prompt) are probed once.
     # Task fields (tests, database...) are part of what makes a row a different task.
@@ -180,7 +184,7 @@ def _build_jobs(
         probed = sorted(random.Random(f"{seed}:probe-rows").sample(probed, probe_rows), key=lambda r: r.index)
     _, wrong = _probe_inputs(rows, seed)
     for row in probed:
-        fields = {**row.extras, "prompt": row.prompt}
+        fields = {**row.extras, "prompt": row.prompt, "reference": row.reference}
         prompt = row.prompt_text
         for item in probes:
             if item.needs_reference and not row.reference_text:
@@ -269,6 +273,7 @@ def _reward_section(reward: Reward, full_credit: float) -> dict[str, Any]:
         "description": reward.description,
         "documentation": doc,
         "isolated": bool(reward.isolated),
+        "placement": reward.placement,
         "full_credit": full_credit,
     }
 

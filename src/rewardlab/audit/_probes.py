@@ -241,9 +241,6 @@ def _repetition(row: ProbeInput) -> Iterable[tuple[str, str]]:
     yield "phrase_loop", " ".join(["Let me think step by step."] * REPEAT_TIMES)
 
 
-# -- code probes (rewards that run tests on generated code) ------------------------
-
-
 __all__ = [
     "MASTER_KEYS",
     "PROBE_ENTRY_POINT_GROUP",

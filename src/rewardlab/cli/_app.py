@@ -14,6 +14,7 @@ from rewardlab.cli._check import check
 from rewardlab.cli._common import import_plugins
 from rewardlab.cli._list import list_command
 from rewardlab.cli._score import score
+from rewardlab.cli._serve import serve
 from rewardlab.cli._train_rm import train_rm
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.command("audit")(audit_command)
 app.command("diff")(diff_command)
 app.command("check")(check)
 app.command("advantages")(advantages)
+app.command("serve")(serve)
 app.command("bench")(bench_command)
 app.command("select")(select_command)
 app.command("train-rm")(train_rm)

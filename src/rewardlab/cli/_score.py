@@ -45,10 +45,29 @@ def score(
         None, help="Keep rows sharing this field (contiguous in the file) in one batch, for group rewards."
     ),
     limit: int = typer.Option(None, min=1, help="Score only the first N input rows."),
+    use_ray: bool = typer.Option(False, "--ray", help="Score batches on Ray actors (each holds the reward once)."),
+    ray_address: str = typer.Option(
+        None, help="Ray cluster to join: 'auto', ray://host:10001, ... (default: a local Ray)."
+    ),
+    actors: int = typer.Option(2, min=1, help="Ray actors, with --ray."),
+    actor_cpus: float = typer.Option(0.5, min=0.0, help="CPUs each Ray actor asks for (fractions are fine)."),
+    actor_gpus: float = typer.Option(0.0, min=0.0, help="GPUs each Ray actor asks for."),
 ) -> None:
     """Score every row of INPUT with a reward and write OUTPUT, same rows in the same order."""
     loaded = load_reward(reward, param, timeout)
     fields = FieldMap(completion=completion_field, prompt=prompt_field, reference=reference_field, id=id_field)
+    pool = None
+    if use_ray:
+        try:
+            from rewardlab.ray import RewardActorPool
+
+            pool = RewardActorPool(
+                loaded, num_actors=actors, num_cpus=actor_cpus, num_gpus=actor_gpus, address=ray_address
+            )
+        except RuntimeError as exc:
+            fail(str(exc), 2)
+    elif ray_address is not None:
+        fail("--ray-address needs --ray", 2)
     try:
         summary = score_file(
             input,
@@ -65,11 +84,15 @@ def score(
             chunk_rows=batch_size,
             group_by=group_by,
             limit=limit,
+            batch_executor=pool,
         )
     except DataError as exc:
         fail(f"{exc}\nrows before it were written to {output}; fix the row and re-run with --resume to continue")
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc), 2)
+    finally:
+        if pool is not None:
+            pool.close()
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())) or "none"
     mean = "n/a" if summary.mean is None else f"{summary.mean:.4f}"
     resumed = f" (resumed after {summary.resumed_from})" if summary.resumed_from else ""
@@ -79,3 +102,10 @@ def score(
         f"scored {summary.rows} rows{resumed} in {summary.seconds:.1f}s ({rate:,.0f} rows/s): "
         f"{statuses}; mean {mean}{skipped} -> {output}"
     )
+    if summary.usage:
+        u = summary.usage
+        cost = f", cost {u['judge_cost']:.4f}" if "judge_cost" in u else ""
+        err.print(
+            f"judge: {u['judge_requests']:.0f} requests, {u['judge_cached']:.0f} cached, "
+            f"{u['judge_prompt_tokens']:.0f} prompt + {u['judge_completion_tokens']:.0f} completion tokens{cost}"
+        )

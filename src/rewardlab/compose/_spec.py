@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Union
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 from rewardlab._registry import SPEC_SUFFIXES, RewardNotFound, lookup
 from rewardlab._reward import FunctionReward, Reward, RewardParamError
@@ -34,6 +38,12 @@ MAX_SPEC_DEPTH = 32
 """Deepest nesting of nodes (and of spec files including spec files): deeper is a cycle or a mistake."""
 
 Path_ = tuple[Any, ...]
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
 
 KIND_KEYS = ("reward", "combine", "gate", "route", "transform", "group")
 COMMON_KEYS = {"name", "description"}
@@ -75,6 +85,23 @@ TRANSFORMS: dict[str, type] = {
     "length_penalty": LengthPenalty,
 }
 GROUP_KINDS = ("pairwise_win_rate",)
+
+@functools.cache
+def transform_options_model(kind: str) -> type[BaseModel]:
+    """The pydantic model of a transform's options (types from `TRANSFORM_OPTIONS`; strict: no coercion)."""
+    # pydantic is imported here, on first use: loading a reward by name never needs it
+    from pydantic import AfterValidator, StrictFloat, StrictInt, StrictStr, StringConstraints, create_model
+
+    types: dict[str, Any] = {
+        "number": Annotated[Union[StrictInt, StrictFloat], AfterValidator(_finite)],  # noqa: UP007
+        "integer": StrictInt,
+        "string": Annotated[StrictStr, StringConstraints(min_length=1)],
+    }
+    fields: dict[str, Any] = {
+        key: (types[expected], ... if required else None)
+        for key, (expected, required) in TRANSFORM_OPTIONS[kind].items()
+    }
+    return create_model(f"{kind}_options", **fields)
 
 
 @dataclass(frozen=True)
@@ -482,21 +509,27 @@ class _Builder:
             self.problem((*path, "of"), f"transform {kind!r} needs 'of': the reward it transforms")
             return None
         inner = self.build(node["of"], (*path, "of"))
+        from pydantic import ValidationError
+
         kwargs: dict[str, Any] = {}
         ok = True
-        for key, (expected, required) in options.items():
-            if key not in node:
-                if required:
+        try:
+            given = transform_options_model(kind).model_validate({k: node[k] for k in options if k in node})
+            kwargs = given.model_dump(exclude_unset=True)
+        except ValidationError as exc:
+            ok = False
+            reported: set[str] = set()
+            for error in exc.errors():
+                key = str(error["loc"][0])
+                if key in reported:  # a union reports once per member: one problem per key is enough
+                    continue
+                reported.add(key)
+                if error["type"] == "missing":
                     self.problem((*path, key), f"transform {kind!r} needs {key!r}")
-                    ok = False
-                continue
-            if not _kind(node[key], expected):
-                self.problem(
-                    (*path, key), f"expected {'an' if expected == 'integer' else 'a'} {expected}, got {node[key]!r}"
-                )
-                ok = False
-                continue
-            kwargs[key] = node[key]
+                else:
+                    expected = options[key][0]
+                    article = "an" if expected == "integer" else "a"
+                    self.problem((*path, key), f"expected {article} {expected}, got {node[key]!r}")
         if inner is None or not ok:
             return None
         try:

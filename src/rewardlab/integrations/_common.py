@@ -47,6 +47,8 @@ def resolve_reward(reward: Any = None) -> Reward:
 
     if isinstance(reward, Reward):
         return reward
+    if callable(getattr(reward, "score", None)) and hasattr(reward, "signature"):
+        return reward  # a scorer such as rewardlab.ray.RewardActorPool
     if isinstance(reward, Mapping):
         return load(reward)
     spec = reward if reward is not None else os.environ.get(REWARD_ENV)

@@ -7,7 +7,9 @@ verl loads this file by path and calls the named function. Point it here::
     +custom_reward_function.reward_kwargs.reward=/abs/path/spec.toml
     +custom_reward_function.reward_kwargs.on_failure=nan
 
-or use ``name=compute_score_batch`` with ``reward_model.reward_manager=batch``. Without
+or use ``name=compute_score_batch`` with ``reward_model.reward_manager=batch``, or
+``name=compute_score_async`` where verl awaits the function (its async reward loop): the
+per-sample calls that are in flight together are gathered into batches for the reward. Without
 ``reward_kwargs`` the reward comes from ``$REWARDLAB_REWARD`` and the policy from
 ``$REWARDLAB_ON_FAILURE``. The call shapes follow verl's reward managers
 (``verl/workers/reward_manager/naive.py`` and ``batch.py``): keyword arguments
@@ -17,6 +19,9 @@ or use ``name=compute_score_batch`` with ``reward_model.reward_manager=batch``. 
 
 from __future__ import annotations
 
+import asyncio
+import math
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -101,12 +106,78 @@ def compute_score_batch(
     return [_result(s, i, policy, return_dict) for i, s in enumerate(scores)]
 
 
-def make_compute_score(
-    reward: Any, *, on_failure: Any = "raise", return_dict: bool = False, batch: bool = False
-) -> Callable[..., Any]:
-    """A ``compute_score`` bound to one reward, for code that builds verl's reward manager itself."""
+COALESCE_BATCH = 256
+"""Most per-sample calls gathered into one batch by `compute_score_async`."""
+
+COALESCE_WAIT_S = 0.005
+"""How long `compute_score_async` waits for more calls once one is pending."""
+
+# One batcher per (event loop, reward): it lives as long as the loop and the reward do.
+_COALESCERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Any]] = weakref.WeakKeyDictionary()
+
+
+def _coalescer(scorer: Any) -> Any:
+    from rewardlab.runtime._batcher import Batcher
+
+    per_loop = _COALESCERS.setdefault(asyncio.get_running_loop(), {})
+    entry = per_loop.get(id(scorer))
+    if entry is None or entry[0] is not scorer:
+
+        async def score_batch(samples: list[Sample]) -> list[Score]:
+            return await scorer.ascore(samples)
+
+        batcher = Batcher(score_batch, max_batch=COALESCE_BATCH, max_wait_s=COALESCE_WAIT_S, max_queue=1 << 30)
+        batcher.start()
+        entry = per_loop[id(scorer)] = (scorer, batcher)
+    return entry[1]
+
+
+async def compute_score_async(
+    data_source: Any = None,
+    solution_str: Any = None,
+    ground_truth: Any = None,
+    extra_info: Any = None,
+    *,
+    reward: Any = None,
+    on_failure: Any = None,
+    return_dict: bool = False,
+    **_ignored: Any,
+) -> float | dict[str, float]:
+    """`compute_score` for callers that await it: concurrent calls are scored as one batch.
+
+    verl's async reward loop awaits one call per response; the calls in flight at the same
+    time (up to `COALESCE_BATCH`, gathered for at most `COALESCE_WAIT_S`) reach the reward
+    as one batch, so a model reward or a remote reward server sees full batches. The
+    caller's event loop is never blocked.
+    """
     scorer = resolve_reward(reward)
     policy = parse_on_failure(on_failure)
+    future = _coalescer(scorer).submit([_sample(data_source, solution_str, ground_truth, extra_info)], math.inf)
+    (score,) = await future
+    return _result(score, 0, policy, return_dict)
+
+
+def make_compute_score(
+    reward: Any,
+    *,
+    on_failure: Any = "raise",
+    return_dict: bool = False,
+    batch: bool = False,
+    asynchronous: bool = False,
+) -> Callable[..., Any]:
+    """A ``compute_score`` bound to one reward, for code that builds verl's reward manager itself.
+
+    ``asynchronous=True`` returns a coroutine function (`compute_score_async`).
+    """
+    scorer = resolve_reward(reward)
+    policy = parse_on_failure(on_failure)
+    if asynchronous:
+
+        async def async_fn(*args: Any, **kwargs: Any) -> float | dict[str, float]:
+            return await compute_score_async(*args, reward=scorer, on_failure=policy, return_dict=return_dict, **kwargs)
+
+        async_fn.__name__ = f"compute_score_async_{scorer.name}"
+        return async_fn
     if batch:
 
         def batch_fn(*args: Any, **kwargs: Any) -> list[float | dict[str, float]]:

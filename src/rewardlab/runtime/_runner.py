@@ -105,6 +105,9 @@ class Runner:
             can be pickled); ``False`` scores them here, with no batch deadline.
         batch_size: Samples per batch (default: by placement, see `batch_size`).
         close_reward: Close the reward's resources when the runner closes.
+        batch_executor: Where whole batches run instead (``size`` and ``call(work, reward,
+            batch, ...)``), e.g. `rewardlab.ray.RewardActorPool`, whose actors each hold a
+            copy of the reward set up once. The caller owns it.
         open_pools: Open a worker pool for a process reward when no executor is
             given; ``False`` lets such a reward use its own pool (opened on first
             use, kept warm across runs, stopped by the reward's ``close()``).
@@ -120,6 +123,7 @@ class Runner:
         ship: bool = False,
         batch_size: int | None = None,
         close_reward: bool = True,
+        batch_executor: Any = None,
         open_pools: bool = True,
     ) -> None:
         self.reward = reward
@@ -128,14 +132,19 @@ class Runner:
         self.close_reward = close_reward
         self._owned: list[WorkerPool] = []
         self.executor: Executor | None = executor
-        if executor is None and reward.needs_executor and open_pools:
+        if executor is None and reward.needs_executor and open_pools and batch_executor is None:
             pool = WorkerPool(self.workers, timeout=timeout) if timeout else WorkerPool(self.workers)
             pool.start(warm=reward.worker_modules)  # start-up overlaps the caller's first batch
             self._owned.append(pool)
             self.executor = pool
         self.shipped = ship and reward.placement == "inline" and _picklable(reward)
-        self._batch_pool: WorkerPool | None = None
-        if self.shipped:
+        self._batch_pool: Any = None
+        if batch_executor is not None:
+            # whole batches go to executors that hold their own copy of the reward (Ray actors):
+            # any placement ships, since each copy was set up once where it runs
+            self.shipped = True
+            self._batch_pool = batch_executor
+        elif self.shipped:
             if isinstance(executor, WorkerPool):
                 self._batch_pool = executor  # the caller's pool serves whole batches too
             else:
@@ -143,6 +152,8 @@ class Runner:
                 self._owned.append(self._batch_pool)
         size = getattr(self.executor, "size", self.workers)
         per_batch = PROCESS_BATCH_PER_WORKER * max(1, size) if reward.needs_executor else INLINE_BATCH
+        if batch_executor is not None:
+            per_batch = INLINE_BATCH
         self.batch_size = batch_size or per_batch
         self.samples_scored = 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from rewardlab.rewards.code._code_tests import (
     CallCheck,
     StdinCase,
     TestFormatError,
+    TestsNotRunnable,
     TestSuite,
     TrustedTest,
     _Undecodable,
@@ -221,6 +223,25 @@ def _run_io(
     return flags
 
 
+_WARNINGS_LOCK = threading.Lock()
+
+
+def _compile_quietly(code: str) -> None:
+    """Compile as the sandbox does: warnings are not errors, whatever this process's filters say.
+
+    Under ``-W error`` (pytest's ``filterwarnings = error`` included) ``"\\w"`` in a
+    regex string raises at compile time here while the program runs fine in the
+    sandbox; that would score correct code 0. The retry is rare, and serialised
+    because the warning filters are process-wide.
+    """
+    try:
+        compile(code, "<candidate>", "exec")
+    except SyntaxError:
+        with _WARNINGS_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(code, "<candidate>", "exec")
+
+
 def run_suite(
     code: str,
     suite: TestSuite,
@@ -235,7 +256,7 @@ def run_suite(
         run.notes.append(f"program longer than {MAX_CODE_CHARS} characters; not run")
         return run
     try:
-        compile(code, "<candidate>", "exec")
+        _compile_quietly(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
         line = getattr(exc, "lineno", None)
         where = f" (line {line})" if line else ""
@@ -293,7 +314,9 @@ class Sandboxes:
 
 
 def _suite_key(sample: Sample) -> str:
-    fields = {k: sample.get(k) for k in ("test", "tests", "calls", "io", "entry_point", "test_imports")}
+    fields = {
+        k: sample.get(k) for k in ("test", "tests", "calls", "io", "entry_point", "test_imports", "test_setup_code")
+    }
     text = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -343,7 +366,9 @@ def code(
 
     Tests come from the row: ``test`` + ``entry_point`` (HumanEval ``check``),
     ``tests`` (MBPP ``assert`` strings), ``calls`` (``{args, kwargs, expected}``
-    on ``entry_point``) or ``io`` (``{stdin, stdout}``). The code is the last
+    on ``entry_point``) or ``io`` (``{stdin, stdout}``). ``test_imports`` and
+    MBPP's ``test_setup_code`` run in the sandbox before the tests, every
+    statement of them; a row whose setup cannot run (with ``io`` tests) abstains. The code is the last
     fenced ```python block of the completion, else the whole completion.
 
     Value by ``credit``: ``all`` is 1 when every test passes, else 0;
@@ -414,6 +439,8 @@ def score_code(
             suite = suite_for(sample, entry_point)
         except TestFormatError as exc:
             return Score.error(f"bad tests: {exc}")
+        except TestsNotRunnable as exc:
+            return Score.abstain(f"tests not run: {exc}")
         if suite is None:
             return Score.abstain("the row has no tests (fields test, tests, calls or io)")
         return run_suite(program_for(sample), suite, box, io_compare=io_compare)

@@ -1,0 +1,33 @@
+"""Rewards used by the server tests (a module of its own so worker processes can import it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from rewardlab import Sample, reward
+
+BATCHES: list[int] = []
+"""Batch sizes seen by `serve_batches` (in the test process: the reward is resident)."""
+
+
+@reward(name="serve_batches", placement="resident", batched=True)
+async def serve_batches(samples: list[Sample], *, delay: float = 0.0) -> list[float]:
+    """Echo each completion's length; records the size of every batch it gets."""
+    BATCHES.append(len(samples))
+    if delay:
+        await asyncio.sleep(delay)
+    return [float(len(s.completion_text)) for s in samples]
+
+
+@reward(name="serve_faulty", placement="process", timeout=1.5)
+def serve_faulty(sample: Sample) -> float:
+    """``crash`` kills its worker, ``hang`` never returns, anything else scores 1."""
+    text = sample.completion_text
+    if text == "crash":
+        os._exit(3)
+    if text == "hang":
+        while True:
+            time.sleep(1)
+    return 1.0
