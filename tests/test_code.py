@@ -192,16 +192,19 @@ def test_reused_worker_leaks_no_state_between_samples(backend: str) -> None:
         "    if os.listdir('.') or os.listdir('/tmp'): found.append('files')\n"
         "    if hasattr(builtins, 'mark') or hasattr(json, 'mark'): found.append('modules')\n"
         "    if 'MARK' in os.environ: found.append('env')\n"
-        "    if [p for p in os.listdir('/proc') if p.isdigit() and p not in ('1', str(os.getpid()), str(os.getppid()))]:\n"  # noqa: E501
+        "    zygote = os.getppid()\n"
+        "    runner = open(f'/proc/{zygote}/stat').read().rsplit(')', 1)[1].split()[1]\n"
+        "    known = ('1', str(os.getpid()), str(zygote), runner)\n"
+        "    if [p for p in os.listdir('/proc') if p.isdigit() and p not in known]:\n"
         "        found.append('processes')\n"
-        "    if open('/proc/sysvipc/shm').read().count('\\n') > 1: found.append('shm')\n"
+        "    if open('/proc/sysvipc/sem').read().count('\\n') > 1: found.append('ipc')\n"
         "    return found\n"
     )
     dirty = (
         "import os, builtins, json, ctypes, time\n"
         "open('left', 'w').write('x'); open('/tmp/left', 'w').write('x'); os.mkdir('d'); os.chmod('d', 0)\n"
         "builtins.mark = json.mark = 1; os.environ['MARK'] = '1'\n"
-        "ctypes.CDLL(None).shmget(1234, 4096, 0o1666)\n"
+        "ctypes.CDLL(None).semget(1234, 4, 0o1666)\n"
         "if os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
         "def dirty():\n    return 1\n"
     )
@@ -210,7 +213,7 @@ def test_reused_worker_leaks_no_state_between_samples(backend: str) -> None:
         assert {"i": 0, "value": []} in first.frames
         made = box.run(SandboxJob("calls", dirty + spy, [{"expr": "seen()"}], entry_point="dirty"))
         leaked = [f for f in made.frames if "i" in f][0]["value"]
-        assert {"files", "modules", "env", "shm"} <= set(leaked)  # the spy does see a dirty job's own state
+        assert {"files", "modules", "env", "ipc", "processes"} <= set(leaked)  # the spy does see a dirty job's own state
         after = box.run(SandboxJob("calls", spy, [{"expr": "candidate()"}], entry_point="seen"))
         assert {"i": 0, "value": []} in after.frames, after.frames
         assert len(box._idle) == 1  # the same worker served all three jobs

@@ -258,7 +258,7 @@ class _LocalBackend(SandboxBackend):
     def run(self, job: SandboxJob, limits: SandboxLimits) -> SandboxResult:
         start = time.monotonic()
         proc, read_chan = self._start(limits, {})
-        data = (json.dumps({**self._header, **_job_payload(job)}) + "\n").encode()
+        data = (json.dumps(self._header) + "\n" + json.dumps(_job_payload(job)) + "\n").encode()
         writer = threading.Thread(target=_feed, args=(proc, data), daemon=True)
         writer.start()
         try:
