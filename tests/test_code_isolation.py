@@ -15,7 +15,6 @@ import time
 
 import pytest
 
-import rewardlab
 from rewardlab.runtime import Sandbox, SandboxJob, SandboxLimits, available_backends
 
 STRICT = os.environ.get("REWARDLAB_STRICT_TESTS") == "1"
@@ -29,7 +28,7 @@ needs_sandbox = pytest.mark.skipif(not BACKENDS, reason="no sandbox backend work
 HEAD, TAIL = "QX7-leak-marker-", "5f0c9e21"
 MARKER = HEAD + TAIL
 
-MEMORY_SCAN = f'''
+MEMORY_SCAN = f"""
 import ctypes
 def scan():
     head, tail = {HEAD!r}.encode(), {TAIL!r}.encode()
@@ -55,17 +54,14 @@ def scan():
                     found.append(name or hex(start))
                 at = blob.find(head, at + 1)
     return [scanned, found]
-'''
+"""
 
 
 @needs_sandbox
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("reuse", [True, False], ids=["reused", "fresh"])
 def test_no_sample_can_read_another_samples_memory(backend: str, reuse: bool) -> None:
-    planted = (
-        f"SECRET = {MARKER!r} * 50\n"
-        f"def f(x):\n    return {MARKER!r}\n"
-    )
+    planted = f"SECRET = {MARKER!r} * 50\ndef f(x):\n    return {MARKER!r}\n"
     with Sandbox(backend, SandboxLimits(wall_s=20.0), reuse=reuse) as box:
         for _ in range(3):
             first = box.run(
@@ -80,3 +76,153 @@ def test_no_sample_can_read_another_samples_memory(backend: str, reuse: bool) ->
         assert found == [], f"an earlier sample's marker is readable in {found}"
         if reuse:
             assert len(box._idle) == 1  # the same worker ran every job
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(name))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _pss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def _shmem_mib() -> float:
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("Shmem:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no Shmem line in /proc/meminfo")
+
+
+class _HostMemoryWatch:
+    """Peak host memory held by this process's sandboxes: their processes' PSS plus new shared memory."""
+
+    def __init__(self) -> None:
+        self.base = _shmem_mib()
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            held = _pss_mib(_descendants(os.getpid())) + max(0.0, _shmem_mib() - self.base)
+            self.peak = max(self.peak, held)
+            time.sleep(0.05)
+
+    def __enter__(self) -> _HostMemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+PIN_MEMORY = r"""
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+MB = 1024 * 1024
+def pin():
+    got = {"shm": 0, "memfd": 0, "msg": 0, "tmpfs": 0}
+    for _ in range(12):  # System V shared memory survives detaching
+        ident = libc.shmget(0, 64 * MB, 0o1600)
+        if ident < 0:
+            break
+        addr = libc.shmat(ident, None, 0)
+        ctypes.memset(addr, 1, 64 * MB)
+        libc.shmdt(ctypes.c_void_p(addr))
+        got["shm"] += 64
+    keep = []
+    for _ in range(40):  # memfds live on while a descriptor does, outside the address space
+        try:
+            fd = os.memfd_create("pin")
+            os.ftruncate(fd, 15 * MB)
+            os.pwrite(fd, b"x" * (15 * MB), 0)
+        except OSError:
+            break
+        keep.append(fd)
+        got["memfd"] += 15
+    if libc.msgget(0, 0o1600) >= 0:
+        got["msg"] = 1
+    for where in ("/tmp", "."):
+        for i in range(8):
+            try:
+                with open(f"{where}/pin{i}", "wb") as fh:
+                    fh.write(b"x" * (8 * MB))
+                got["tmpfs"] += 8
+            except OSError:
+                break
+    time.sleep(1.5)
+    return got
+"""
+
+
+@needs_sandbox
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shared_memory_and_memfds_cannot_pin_host_memory(backend: str) -> None:
+    limits = SandboxLimits(wall_s=15.0, memory_mb=256, tmpfs_mb=64)
+    with _HostMemoryWatch() as watch, Sandbox(backend, limits) as box:
+        result = box.run(SandboxJob("calls", PIN_MEMORY, [{"expr": "candidate()"}], entry_point="pin"))
+    values = [f["value"] for f in result.frames if "value" in f]
+    assert values, result
+    got = values[0]["$dict"] if isinstance(values[0], dict) and "$dict" in values[0] else values[0]
+    got = dict(got) if isinstance(got, list) else got
+    assert got["shm"] == 0 and got["memfd"] == 0 and got["msg"] == 0, got  # refused by the seccomp filter
+    assert got["tmpfs"] <= 2 * limits.tmpfs_mb, got
+    # Measured from here: the sandbox never held more than its limit plus its own tmpfs.
+    assert watch.peak < limits.memory_mb + 2 * limits.tmpfs_mb + 64, watch.peak
+
+
+FORK_AND_FILL = r"""
+import os, time
+def fill():
+    for _ in range(6):
+        if os.fork() == 0:
+            block = bytearray(180 * 1024 * 1024)
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            time.sleep(30)
+            os._exit(0)
+    time.sleep(4)
+    return 1
+"""
+
+
+@needs_sandbox
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_sandbox_holds_at_most_its_memory_limit_across_processes(backend: str) -> None:
+    from rewardlab.runtime._sandbox import MEMORY_HEADROOM_MB, memory_cgroup_support
+
+    if memory_cgroup_support() is None:
+        if STRICT:
+            pytest.fail("a writable memory cgroup is required when REWARDLAB_STRICT_TESTS=1")
+        pytest.skip("no writable memory cgroup here: memory is bounded per process only (documented)")
+    limits = SandboxLimits(wall_s=8.0, memory_mb=256)
+    with _HostMemoryWatch() as watch, Sandbox(backend, limits) as box:
+        box.run(SandboxJob("calls", FORK_AND_FILL, [{"expr": "candidate()"}], entry_point="fill"))
+    # Six processes of 180 MiB each would be over 1 GiB; the cgroup keeps the whole tree under its limit.
+    assert watch.peak < limits.memory_mb + MEMORY_HEADROOM_MB + 32, watch.peak

@@ -33,6 +33,7 @@ PID namespace goes with it.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -67,9 +68,15 @@ MAX_JOBS_PER_WORKER = 500
 """Jobs a reused worker runs before it is replaced: a bound on anything a job
 could leave behind that the between-job reset does not know about."""
 
+MEMORY_HEADROOM_MB = 64
+"""Memory the sandbox's own processes (bubblewrap, runner, zygote) may use on top of
+``SandboxLimits.memory_mb`` inside the sandbox's memory cgroup."""
+
 _WORKDIR = "/sandbox"
 _RUNNER_SOURCE = (Path(__file__).with_name("_sandbox_runner.py")).read_text(encoding="utf-8")
 _uid_counter = itertools.count()
+_CGROUPS: dict[int, str | None] = {}
+"""The memory cgroup of each running sandbox, by the pid of its first process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +86,10 @@ class SandboxLimits:
     Attributes:
         wall_s: Wall-clock deadline of the whole run, enforced from outside.
         cpu_s: CPU seconds per process (``RLIMIT_CPU``).
-        memory_mb: Address space per process in MiB (``RLIMIT_AS``).
+        memory_mb: Address space per process in MiB (``RLIMIT_AS``) and, where a
+            memory cgroup can be made (see `memory_cgroup_support`), the memory of
+            the whole sandbox: every process, its tmpfs files and kernel-held
+            buffers, plus `MEMORY_HEADROOM_MB` for the harness's own processes.
         processes: Processes and threads of the sandbox uid (``RLIMIT_NPROC``).
         open_files: Open descriptors per process (``RLIMIT_NOFILE``).
         file_size_mb: Largest file a process may write (``RLIMIT_FSIZE``).
@@ -221,6 +231,133 @@ def _sandbox_uid() -> int | None:
     return SANDBOX_UID_BASE + (os.getpid() * 7919 + next(_uid_counter)) % SANDBOX_UID_SPAN
 
 
+# -- memory cgroups -----------------------------------------------------------------
+_cgroup_counter = itertools.count()
+_stale_cgroups: list[str] = []
+_cgroup_lock = threading.Lock()
+
+
+def _own_cgroup_dirs() -> list[tuple[str, str]]:
+    """(version, directory) of this process's memory cgroup, v2 first."""
+    try:
+        membership = Path("/proc/self/cgroup").read_text().splitlines()
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in membership:
+        hierarchy, controllers, path = line.split(":", 2)
+        for mount in mounts:
+            fields = mount.split()
+            dash = fields.index("-")
+            fstype, options = fields[dash + 1], fields[dash + 3].split(",")
+            root, point = fields[3], fields[4]
+            relative = path[len(root) :] if root != "/" and path.startswith(root) else path
+            if hierarchy == "0" and controllers == "" and fstype == "cgroup2":
+                found.append(("v2", point + relative.rstrip("/")))
+            elif "memory" in controllers.split(",") and fstype == "cgroup" and "memory" in options:
+                found.append(("v1", point + relative.rstrip("/")))
+    return sorted(found)[::-1]  # v2 before v1
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(value)
+
+
+def _make_cgroup(version: str, parent: str, limit: int) -> str:
+    path = f"{parent}/rewardlab-{os.getpid()}-{next(_cgroup_counter)}"
+    os.mkdir(path)
+    try:
+        if version == "v2":
+            _write(f"{path}/memory.max", str(limit))
+            if os.path.exists(f"{path}/memory.swap.max"):
+                _write(f"{path}/memory.swap.max", "0")
+        else:
+            _write(f"{path}/memory.limit_in_bytes", str(limit))
+            if os.path.exists(f"{path}/memory.memsw.limit_in_bytes"):
+                _write(f"{path}/memory.memsw.limit_in_bytes", str(limit))
+    except OSError:
+        os.rmdir(path)
+        raise
+    return path
+
+
+@cache
+def _cgroup_parent() -> tuple[str, str] | None:
+    for version, parent in _own_cgroup_dirs():
+        if version == "v2":
+            try:
+                enabled = Path(f"{parent}/cgroup.subtree_control").read_text().split()
+                if "memory" not in enabled:
+                    _write(f"{parent}/cgroup.subtree_control", "+memory")
+            except OSError:
+                continue
+        try:
+            os.rmdir(_make_cgroup(version, parent, 64 * 1024 * 1024))
+        except OSError:
+            continue
+        return version, parent
+    return None
+
+
+def memory_cgroup_support() -> str | None:
+    """``"v1"`` or ``"v2"`` when sandboxes get a memory cgroup of their own here, else ``None``.
+
+    A cgroup bounds everything a sandbox can pin in host memory (all its
+    processes, tmpfs files, kernel buffers) to ``memory_mb`` plus
+    `MEMORY_HEADROOM_MB`. It needs a writable cgroup hierarchy (root, or a
+    delegated cgroup v2 subtree). Without one, memory is bounded per process
+    (``RLIMIT_AS``), by the tmpfs sizes and by the seccomp filter that refuses
+    System V shared memory, message queues and memfds.
+    """
+    found = _cgroup_parent()
+    return found[0] if found else None
+
+
+def _new_cgroup(limits: SandboxLimits) -> str | None:
+    found = _cgroup_parent()
+    if found is None:
+        return None
+    _remove_stale_cgroups()
+    try:
+        return _make_cgroup(found[0], found[1], (limits.memory_mb + MEMORY_HEADROOM_MB) * 1024 * 1024)
+    except OSError as exc:
+        raise SandboxError(f"could not create the sandbox's memory cgroup: {exc}") from exc
+
+
+def _remove_cgroup(path: str | None) -> None:
+    if path is None:
+        return
+    # The namespace's last processes die asynchronously after SIGKILL; wait for them briefly.
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.01)
+    with _cgroup_lock:
+        _stale_cgroups.append(path)
+
+
+def _remove_stale_cgroups() -> None:
+    with _cgroup_lock:
+        stale, _stale_cgroups[:] = list(_stale_cgroups), []
+    for path in stale:
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            with _cgroup_lock:
+                _stale_cgroups.append(path)
+
+
+atexit.register(_remove_stale_cgroups)
+
+
 class _LocalBackend(SandboxBackend):
     """Shared plumbing of backends that start a local process tree."""
 
@@ -236,9 +373,15 @@ class _LocalBackend(SandboxBackend):
             "uid": _sandbox_uid(),
             "workdir": _WORKDIR,
         }
+        cgroup = _new_cgroup(limits)
+        argv = self._argv(limits)
+        if cgroup is not None:
+            # The shell joins the cgroup before it becomes bubblewrap: every process of the
+            # sandbox starts inside it.
+            argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', f"{cgroup}/cgroup.procs", *argv]
         try:
             proc = subprocess.Popen(
-                self._argv(limits),
+                argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -249,10 +392,12 @@ class _LocalBackend(SandboxBackend):
             )
         except OSError as exc:
             os.close(read_chan)
+            _remove_cgroup(cgroup)
             raise SandboxError(f"{self.name}: could not start: {exc}") from exc
         finally:
             os.close(write_chan)
         self._header = header
+        _CGROUPS[proc.pid] = cgroup
         return proc, read_chan
 
     def run(self, job: SandboxJob, limits: SandboxLimits) -> SandboxResult:
@@ -345,6 +490,7 @@ class _ReusedWorker(SandboxWorker):
         try:
             self.proc.wait(timeout=10)
         finally:
+            _remove_cgroup(_CGROUPS.pop(self.proc.pid, None))
             for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
                 if stream is not None:
                     try:
@@ -480,6 +626,7 @@ def _collect(
     finally:
         proc.stdout.close()
         proc.stderr.close()
+        _remove_cgroup(_CGROUPS.pop(proc.pid, None))
     frames = _parse_frames(bytes(buffers[chan][:RESULT_BYTES_LIMIT]))
     return SandboxResult(
         backend=backend,
