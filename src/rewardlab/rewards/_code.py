@@ -32,6 +32,7 @@ from rewardlab.rewards._code_tests import (
     decode_value,
     extract_code,
     outputs_match,
+    short_repr,
     suite_for,
 )
 from rewardlab.runtime._sandbox import (
@@ -156,7 +157,7 @@ def _run_calls(code: str, suite: TestSuite, cases: list[CallCheck], box: Sandbox
             continue
         try:
             actual = decode_value(frame.get("value"))
-        except (_Undecodable, ValueError, TypeError) as exc:
+        except _Undecodable as exc:
             flags.append(False)
             run.notes.append(f"{case.label}: undecodable result ({exc})")
             continue
@@ -166,7 +167,7 @@ def _run_calls(code: str, suite: TestSuite, cases: list[CallCheck], box: Sandbox
             shown = (
                 "truthy" if case.compare == "truthy" else "falsy" if case.compare == "falsy" else repr(case.expected)
             )
-            run.notes.append(f"{case.label}: expected {shown[:60]}, got {repr(actual)[:60]}")
+            run.notes.append(f"{case.label}: expected {shown[:60]}, got {short_repr(actual)}")
     return flags
 
 
@@ -383,7 +384,10 @@ def code(
             return Score.error(f"bad tests: {exc}")
         if suite is None:
             return Score.abstain("the row has no tests (fields test, tests, calls or io)")
-        return run_suite(program_for(sample), suite, box, io_compare=io_compare)
+        try:
+            return run_suite(program_for(sample), suite, box, io_compare=io_compare)
+        except Exception as exc:  # the harness's own fault: this row is an error, the batch goes on
+            return Score.error(f"code harness failed: {type(exc).__name__}: {str(exc)[:200]}")
 
     from rewardlab.runtime._pool import default_workers
 

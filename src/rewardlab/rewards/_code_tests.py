@@ -14,6 +14,7 @@ import ast
 import builtins
 import math
 import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
@@ -474,39 +475,89 @@ class _Undecodable(Exception):
     pass
 
 
-def decode_value(data: Any, depth: int = 0) -> Any:
-    """Rebuild a plain-data value from the sandbox's tagged JSON (tuples, sets, non-str keys, big ints...)."""
-    if depth > 200:
-        raise _Undecodable("value nested too deep")
+DECODE_DEPTH = 128
+"""Deepest nesting accepted from the result channel (the sandbox encodes at most 100 levels,
+each tagged container adds one); deeper values fail the test as undecodable."""
+
+DECODE_ITEMS = 1_000_000
+"""Most elements of one decoded value (the sandbox's own encoding cap)."""
+
+DECODE_INT_DIGITS = 4_300
+"""Longest big integer accepted (Python's own default cap on str-int conversion)."""
+
+HASH_COLLISIONS = 64
+"""Most set items or dict keys of one value that may share a hash. Values a
+candidate crafts to collide would make building the set quadratic on this side;
+plain results never come close."""
+
+
+def _check_hashes(items: list[Any]) -> None:
+    counts: dict[int, int] = {}
+    for item in items:
+        key = hash(item)  # TypeError for unhashable items
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] > HASH_COLLISIONS:
+            raise _Undecodable(f"more than {HASH_COLLISIONS} items share one hash (built to collide)")
+
+
+def decode_value(data: Any) -> Any:
+    """Rebuild a plain-data value from the sandbox's tagged JSON (tuples, sets, non-str keys, big ints...).
+
+    Whatever arrives on the result channel may have been written by the
+    candidate, so decoding is bounded: depth (`DECODE_DEPTH`), element count
+    (`DECODE_ITEMS`), integer size (`DECODE_INT_DIGITS`) and hash collisions
+    (`HASH_COLLISIONS`) are capped, and every failure is `_Undecodable`.
+    """
+    budget = [DECODE_ITEMS]
+    try:
+        return _decode(data, 0, budget)
+    except _Undecodable:
+        raise
+    except (TypeError, ValueError, OverflowError, RecursionError, MemoryError) as exc:
+        raise _Undecodable(f"{type(exc).__name__}: {str(exc)[:100]}") from None
+
+
+def _decode(data: Any, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Undecodable(f"value holds more than {DECODE_ITEMS} elements")
+    if depth > DECODE_DEPTH:
+        raise _Undecodable(f"value nested deeper than {DECODE_DEPTH}")
     if data is None or isinstance(data, (bool, int, float, str)):
         return data
     if isinstance(data, list):
-        return [decode_value(v, depth + 1) for v in data]
+        return [_decode(v, depth + 1, budget) for v in data]
     if isinstance(data, dict) and len(data) == 1:
         ((tag, inner),) = data.items()
-        if tag == "$int" and isinstance(inner, str):
+        if tag == "$int" and isinstance(inner, str) and len(inner) <= DECODE_INT_DIGITS + 1:
             return int(inner)
         if tag == "$float" and inner in ("nan", "inf", "-inf"):
             return float(inner)
         if tag == "$bytes" and isinstance(inner, str):
             return bytes.fromhex(inner)
         if isinstance(inner, list):
-            items = [decode_value(v, depth + 1) for v in inner]
+            items = [_decode(v, depth + 1, budget) for v in inner]
             if tag == "$tuple":
                 return tuple(items)
             if tag in ("$set", "$frozenset"):
-                try:
-                    return (set if tag == "$set" else frozenset)(items)
-                except TypeError as exc:
-                    raise _Undecodable(str(exc)) from exc
-            if tag == "$complex" and len(items) == 2:
+                _check_hashes(items)
+                return (set if tag == "$set" else frozenset)(items)
+            if tag == "$complex" and len(items) == 2 and all(type(v) in (int, float) for v in items):
                 return complex(items[0], items[1])
-            if tag == "$dict" and all(isinstance(p, list) and len(p) == 2 for p in items):
-                try:
-                    return {k: v for k, v in items}
-                except TypeError as exc:
-                    raise _Undecodable(str(exc)) from exc
+            if tag == "$dict" and all(type(p) is list and len(p) == 2 for p in items):
+                _check_hashes([p[0] for p in items])
+                return {k: v for k, v in items}
     raise _Undecodable(f"unexpected value encoding {str(data)[:60]}")
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """A bounded ``repr`` for reasons: never builds a huge string or recurses deep."""
+    shown = reprlib.Repr()
+    shown.maxlevel, shown.maxstring, shown.maxother, shown.maxlong = 4, limit, limit, limit
+    try:
+        return shown.repr(value)[:limit]
+    except Exception as exc:  # e.g. an int too long to print
+        return f"<{type(value).__name__}: {type(exc).__name__}>"
 
 
 def _json_like(value: Any) -> Any:
@@ -541,7 +592,7 @@ def check_value(case: CallCheck, actual: Any) -> bool:
                 distance = abs(actual - case.expected)
                 return distance <= case.abs_tol if case.inclusive else distance < case.abs_tol
             return math.isclose(actual, case.expected, rel_tol=case.rel_tol, abs_tol=case.abs_tol)
-    except (TypeError, ValueError, OverflowError, RecursionError):
+    except Exception:  # a comparison that cannot be made is a failed test
         return False
     return False
 

@@ -647,7 +647,7 @@ def _parse_frames(data: bytes) -> list[dict[str, Any]]:
             continue
         try:
             frame = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError):
             frames.append({"violation": "unparsable frame on the result channel"})
             break
         if not isinstance(frame, dict):
