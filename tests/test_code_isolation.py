@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+import rewardlab
 from rewardlab.runtime import Sandbox, SandboxJob, SandboxLimits, available_backends
 
 STRICT = os.environ.get("REWARDLAB_STRICT_TESTS") == "1"
@@ -226,3 +227,69 @@ def test_a_sandbox_holds_at_most_its_memory_limit_across_processes(backend: str)
         box.run(SandboxJob("calls", FORK_AND_FILL, [{"expr": "candidate()"}], entry_point="fill"))
     # Six processes of 180 MiB each would be over 1 GiB; the cgroup keeps the whole tree under its limit.
     assert watch.peak < limits.memory_mb + MEMORY_HEADROOM_MB + 32, watch.peak
+
+
+# -- no expected value inside the sandbox in decomposed mode ---------------------------
+ANSWER = 7_391_046_225
+WRAPPED_VERDICTS = [
+    f"assert (f(3) == {ANSWER}) == True",
+    f"assert (f(3) == {ANSWER}) is True",
+    f"assert True == (f(3) == {ANSWER})",
+    f"assert not (f(3) != {ANSWER})",
+    f"assert (f(3) != {ANSWER}) is False",
+]
+NOT_DECOMPOSABLE = [
+    f"assert all(f(x) == y for x, y in [(3, {ANSWER})])",
+    f"assert f(3) - {ANSWER} == 0",
+    f"assert [f(3)][0] == {ANSWER}",
+    f"assert f(f(3) == {ANSWER}) == 1",
+    f"assert (f(3) if True else {ANSWER}) == {ANSWER}",
+]
+ALWAYS_EQUAL = (
+    "class A:\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n"
+    "    def __bool__(self): return True\n    def __sub__(self, o): return 0\n    __hash__ = object.__hash__\n"
+    "def f(x):\n    return A()"
+)
+READ_CONSTS = (
+    "import sys\ndef f(x):\n    found = []\n    frame = sys._getframe(1)\n    while frame is not None:\n"
+    "        found += [c for c in frame.f_code.co_consts if type(c) is int and c != x]\n"
+    "        frame = frame.f_back\n    return max(found, default=0)"
+)
+
+
+def test_sandbox_side_expressions_hold_no_expected_value() -> None:
+    from rewardlab.rewards._code_tests import CallCheck, TrustedTest, suite_from_asserts, suite_from_check
+
+    suite = suite_from_asserts(WRAPPED_VERDICTS + NOT_DECOMPOSABLE, entry_point="f")
+    checks = suite.cases[: len(WRAPPED_VERDICTS)]
+    assert all(isinstance(c, CallCheck) and c.call == {"expr": "f(3)"} for c in checks), checks
+    assert [c.compare for c in checks] == ["eq"] * 5  # type: ignore[union-attr]
+    assert all(isinstance(c, TrustedTest) for c in suite.cases[len(WRAPPED_VERDICTS) :]), suite.cases
+    humaneval = suite_from_check(f"def check(candidate):\n    assert (candidate(3) == {ANSWER}) is True\n", "f")
+    assert humaneval.trusted == 0 and humaneval.cases[0].call == {"expr": "candidate(3)"}  # type: ignore[union-attr]
+    for case in suite.cases:
+        if isinstance(case, CallCheck):
+            assert str(ANSWER) not in str(case.call)
+
+
+@needs_sandbox
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("code", [ALWAYS_EQUAL, READ_CONSTS], ids=["always-equal", "read-co-consts"])
+def test_wrapped_verdicts_are_judged_outside(code: str, backend: str) -> None:
+    reward = rewardlab.load("code", backend=backend, timeout=5.0)
+    rows = [{"completion": code, "tests": [test]} for test in WRAPPED_VERDICTS]
+    rows.append(
+        {
+            "completion": code,
+            "test": WRAPPED_VERDICTS[1]
+            .replace("f(", "candidate(")
+            .replace("assert", "def check(candidate):\n    assert"),
+            "entry_point": "f",
+        }
+    )
+    for row, score in zip(rows, reward.score(rows), strict=True):
+        assert score.value == 0.0, (row, score)
+        assert "trusted-test mode" not in score.reason
+    for test in NOT_DECOMPOSABLE:
+        score = reward.score([{"completion": "def f(x):\n    return 0", "tests": [test]}])[0]
+        assert "trusted-test mode" in score.reason and score.components["trusted_tests"] == 1.0, score

@@ -193,6 +193,81 @@ def _is_vacuous(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.Assert) and isinstance(stmt.test, ast.Constant) and bool(stmt.test.value)
 
 
+# Nodes that compute a verdict (or hide one) wherever they sit in the sandbox-side expression.
+_VERDICT_NODES = (
+    ast.Compare, ast.BoolOp, ast.IfExp, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+    ast.GeneratorExp, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom,
+)  # fmt: skip
+
+
+def holds_no_expected_value(node: ast.expr, functions: set[str]) -> bool:
+    """Whether ``node`` may be evaluated inside the sandbox in decomposed mode.
+
+    It may not compute a verdict (no comparison, ``not``, ``and``/``or``,
+    conditional, comprehension or lambda anywhere), and every constant in it
+    must be an argument of a call to the function under test (an input, which
+    the candidate sees anyway). ``f(3)``, ``sorted(f([1, 2]))`` and
+    ``f(3).lower()`` qualify; ``(f(3) == 42)``, ``f(3) - 42``, ``f(3)[0]`` and
+    ``all(f(x) == y for ...)`` do not: there an expected value (or a
+    comparison a candidate's object could answer) would run next to the code,
+    readable in ``co_consts``.
+    """
+    inputs: set[int] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in functions:
+            for arg in [*sub.args, *(k.value for k in sub.keywords)]:
+                inputs.update(id(n) for n in ast.walk(arg))
+    for sub in ast.walk(node):
+        if isinstance(sub, _VERDICT_NODES) or (isinstance(sub, ast.UnaryOp) and isinstance(sub.op, ast.Not)):
+            return False
+        if id(sub) not in inputs and isinstance(sub, (ast.Constant, ast.JoinedStr)):
+            return False
+    return True
+
+
+def _single_compare(node: ast.expr, ops: tuple[type, ...]) -> bool:
+    return isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ops)
+
+
+def _simplify(test: ast.expr) -> ast.expr:
+    """Rewrite verdicts wrapped in verdicts into the plain comparison, so that it can be decomposed.
+
+    ``(X == c) == True``, ``(X == c) is True``, ``True == (X == c)`` become
+    ``X == c``; the ``False`` forms and ``not (X == c)`` become ``X != c``, and
+    ``not (X != c)`` becomes ``X == c``. On plain data ``X == c`` is a bool, so
+    the meaning is the same; the comparison then runs outside the sandbox.
+    """
+    flip = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
+    while True:
+        if (
+            isinstance(test, ast.UnaryOp)
+            and isinstance(test.op, ast.Not)
+            and _single_compare(test.operand, (ast.Eq, ast.NotEq))
+        ):
+            inner = test.operand
+            assert isinstance(inner, ast.Compare)
+            test = ast.Compare(inner.left, [flip[type(inner.ops[0])]()], inner.comparators)
+            continue
+        if _single_compare(test, (ast.Eq, ast.Is, ast.NotEq, ast.IsNot)):
+            assert isinstance(test, ast.Compare)
+            left, right = test.left, test.comparators[0]
+            for verdict, flag in ((left, right), (right, left)):
+                if (
+                    _single_compare(verdict, (ast.Eq, ast.NotEq))
+                    and isinstance(flag, ast.Constant)
+                    and type(flag.value) is bool
+                ):
+                    assert isinstance(verdict, ast.Compare)
+                    keep = flag.value == isinstance(test.ops[0], (ast.Eq, ast.Is))
+                    op = verdict.ops[0] if keep else flip[type(verdict.ops[0])]()
+                    test = ast.Compare(verdict.left, [op], verdict.comparators)
+                    break
+            else:
+                return test
+            continue
+        return test
+
+
 def decompose_assert(stmt: ast.stmt, functions: set[str], allowed: set[str]) -> CallCheck | None:
     """Turn ``assert <call-expr> <op> <constant>`` into a `CallCheck`, or ``None`` when it has another shape.
 
@@ -204,11 +279,13 @@ def decompose_assert(stmt: ast.stmt, functions: set[str], allowed: set[str]) -> 
     """
     if not isinstance(stmt, ast.Assert):
         return None
-    test = stmt.test
+    test = _simplify(stmt.test)
     names_ok = functions | allowed | _BUILTIN_NAMES
 
     def side(node: ast.expr) -> dict[str, str] | None:
         if not _calls_function(node, functions) or not _free_names(node) <= names_ok:
+            return None
+        if not holds_no_expected_value(node, functions):
             return None
         return {"expr": ast.unparse(node)}
 
@@ -222,7 +299,7 @@ def decompose_assert(stmt: ast.stmt, functions: set[str], allowed: set[str]) -> 
         except _NotConstant:
             return False, None
 
-    label = ast.unparse(test)[:120]
+    label = ast.unparse(stmt.test)[:120]
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         left, right, op = test.left, test.comparators[0], test.ops[0]
         if isinstance(op, (ast.Eq, ast.NotEq, ast.Is, ast.IsNot)):
