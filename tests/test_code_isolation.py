@@ -293,3 +293,68 @@ def test_wrapped_verdicts_are_judged_outside(code: str, backend: str) -> None:
     for test in NOT_DECOMPOSABLE:
         score = reward.score([{"completion": "def f(x):\n    return 0", "tests": [test]}])[0]
         assert "trusted-test mode" in score.reason and score.components["trusted_tests"] == 1.0, score
+
+
+# -- the working directory cannot be turned against the harness ------------------------
+SABOTAGE = """
+import os, shutil
+for name in ("prog.py", ".stdin"):
+    try:
+        os.remove(name)
+    except OSError:
+        pass
+    try:
+        os.mkdir(name)
+        os.mkdir(name + "/sub")
+        os.chmod(name, 0)
+    except OSError:
+        pass
+try:
+    with open("fill", "ab") as fh:
+        while True:
+            fh.write(b"x" * (1 << 20))
+except OSError:
+    pass
+try:
+    os.chmod(".", 0o500)
+except OSError:
+    pass
+n = int(input())
+print(ANSWER)
+"""
+
+
+@needs_sandbox
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("reuse", [True, False], ids=["reused", "fresh"])
+def test_stdin_programs_cannot_break_the_harness_through_the_workdir(backend: str, reuse: bool) -> None:
+    reward = rewardlab.load("code", backend=backend, timeout=5.0, reuse=reuse, credit="fraction")
+    io = [{"stdin": f"{n}\n", "stdout": f"{2 * n}\n"} for n in range(4)]
+    wrong, right = reward.score(
+        [
+            {"completion": SABOTAGE.replace("ANSWER", "-1"), "io": io},
+            {"completion": SABOTAGE.replace("ANSWER", "2 * n"), "io": io},
+        ]
+    )
+    assert wrong.status.value == "ok" and wrong.value == 0.0, wrong
+    # Vandalising its own working directory changes nothing for the harness: only the output counts.
+    assert right.status.value == "ok" and right.value == 1.0, right.reason
+    after = reward.score([{"completion": "print(2 * int(input()))", "io": io}])[0]
+    assert after.value == 1.0, after.reason
+
+
+@needs_sandbox
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_reused_worker_outlives_the_thread_that_started_it(backend: str) -> None:
+    # bubblewrap's --die-with-parent follows the starting *thread*; a batch's thread pool
+    # ends after every batch, and its workers must not die with it (a spurious 0 for the next sample).
+    job = SandboxJob("calls", "def f(x):\n    return x", [{"expr": "candidate(2)"}], entry_point="f")
+    with Sandbox(backend, SandboxLimits(wall_s=10.0), reuse=True) as box:
+        thread = threading.Thread(target=box.run, args=(job,))
+        thread.start()
+        thread.join()
+        time.sleep(0.3)
+        worker = box._idle[0]
+        result = box.run(job)
+        assert {"i": 0, "value": 2} in result.frames, result
+        assert box._idle == [worker] and worker.jobs_done == 2

@@ -37,6 +37,7 @@ import atexit
 import itertools
 import json
 import os
+import queue
 import selectors
 import shutil
 import signal
@@ -47,6 +48,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -231,6 +233,37 @@ def _sandbox_uid() -> int | None:
     return SANDBOX_UID_BASE + (os.getpid() * 7919 + next(_uid_counter)) % SANDBOX_UID_SPAN
 
 
+class _Spawner:
+    """One long-lived thread that starts reused workers (see `_LocalBackend._start`)."""
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[tuple[Future[subprocess.Popen[bytes]], list[str], dict[str, Any]]] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, argv: list[str], options: dict[str, Any]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="rewardlab-sandbox-spawner", daemon=True)
+                self._thread.start()
+        done: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((done, argv, options))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            done, argv, options = self._requests.get()
+            try:
+                done.set_result(subprocess.Popen(argv, **options))
+            except BaseException as exc:
+                done.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
+
+
 # -- memory cgroups -----------------------------------------------------------------
 _cgroup_counter = itertools.count()
 _stale_cgroups: list[str] = []
@@ -364,7 +397,9 @@ class _LocalBackend(SandboxBackend):
     @abstractmethod
     def _argv(self, limits: SandboxLimits) -> list[str]: ...
 
-    def _start(self, limits: SandboxLimits, header: dict[str, Any]) -> tuple[subprocess.Popen[bytes], int]:
+    def _start(
+        self, limits: SandboxLimits, header: dict[str, Any]
+    ) -> tuple[subprocess.Popen[bytes], int, dict[str, Any]]:
         read_chan, write_chan = os.pipe()
         header = {
             **header,
@@ -379,31 +414,32 @@ class _LocalBackend(SandboxBackend):
             # The shell joins the cgroup before it becomes bubblewrap: every process of the
             # sandbox starts inside it.
             argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', f"{cgroup}/cgroup.procs", *argv]
+        options: dict[str, Any] = {
+            "stdin": subprocess.PIPE,
+            "stdout": subprocess.PIPE,
+            "stderr": subprocess.PIPE,
+            "pass_fds": (write_chan,),
+            "start_new_session": True,
+            "env": {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            "cwd": "/",
+        }
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(write_chan,),
-                start_new_session=True,
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                cwd="/",
-            )
+            # bubblewrap dies with the *thread* that started it: a reused worker must be
+            # started by a thread that lives as long as the process, not by a batch's pool.
+            proc = _SPAWNER.popen(argv, options) if header.get("serve") else subprocess.Popen(argv, **options)
         except OSError as exc:
             os.close(read_chan)
             _remove_cgroup(cgroup)
             raise SandboxError(f"{self.name}: could not start: {exc}") from exc
         finally:
             os.close(write_chan)
-        self._header = header
         _CGROUPS[proc.pid] = cgroup
-        return proc, read_chan
+        return proc, read_chan, header
 
     def run(self, job: SandboxJob, limits: SandboxLimits) -> SandboxResult:
         start = time.monotonic()
-        proc, read_chan = self._start(limits, {})
-        data = (json.dumps(self._header) + "\n" + json.dumps(_job_payload(job)) + "\n").encode()
+        proc, read_chan, header = self._start(limits, {})
+        data = (json.dumps(header) + "\n" + json.dumps(_job_payload(job)) + "\n").encode()
         writer = threading.Thread(target=_feed, args=(proc, data), daemon=True)
         writer.start()
         try:
@@ -456,9 +492,9 @@ class SandboxWorker(ABC):
 class _ReusedWorker(SandboxWorker):
     def __init__(self, backend: _LocalBackend, limits: SandboxLimits) -> None:
         self.backend, self.limits = backend, limits
-        self.proc, self.chan = backend._start(limits, {"serve": True})
+        self.proc, self.chan, header = backend._start(limits, {"serve": True})
         assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(backend._header) + "\n").encode())
+        self.proc.stdin.write((json.dumps(header) + "\n").encode())
         self.proc.stdin.flush()
         self._alive = True
         self.jobs_done = 0
