@@ -213,7 +213,8 @@ def test_reused_worker_leaks_no_state_between_samples(backend: str) -> None:
         assert {"i": 0, "value": []} in first.frames
         made = box.run(SandboxJob("calls", dirty + spy, [{"expr": "seen()"}], entry_point="dirty"))
         leaked = [f for f in made.frames if "i" in f][0]["value"]
-        assert {"files", "modules", "env", "ipc", "processes"} <= set(leaked)  # the spy does see a dirty job's own state
+        # the spy does see a dirty job's own state
+        assert {"files", "modules", "env", "ipc", "processes"} <= set(leaked)
         after = box.run(SandboxJob("calls", spy, [{"expr": "candidate()"}], entry_point="seen"))
         assert {"i": 0, "value": []} in after.frames, after.frames
         assert len(box._idle) == 1  # the same worker served all three jobs

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
@@ -358,3 +359,52 @@ def test_a_reused_worker_outlives_the_thread_that_started_it(backend: str) -> No
         result = box.run(job)
         assert {"i": 0, "value": 2} in result.frames, result
         assert box._idle == [worker] and worker.jobs_done == 2
+
+
+# -- no nested user namespaces, no installed packages ------------------------------------
+NAMESPACES_AND_PACKAGES = r"""
+import ctypes, os, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET = 0x10000000, 0x00020000, 0x40000000
+def probe():
+    found = []
+    for flags in (CLONE_NEWUSER, CLONE_NEWUSER | CLONE_NEWNS, CLONE_NEWUSER | CLONE_NEWNET, CLONE_NEWNET):
+        if libc.unshare(flags) == 0:
+            found.append(f"unshare {flags:#x}")
+    # clone(2) straight, as a fork that asks for a new user namespace
+    pid = libc.syscall(56, CLONE_NEWUSER | 17, 0, 0, 0, 0)
+    if pid == 0:
+        os._exit(0)
+    if pid > 0:
+        found.append("clone NEWUSER")
+        os.waitpid(pid, 0)
+    for tool in ("/usr/bin/unshare", "/usr/bin/bwrap"):
+        if os.path.exists(tool):
+            argv = [tool, "--user", "true"]
+            if "bwrap" in tool:
+                argv = [tool, "--unshare-user", "--bind", "/", "/", "true"]
+            run = subprocess.run(argv, capture_output=True)
+            if run.returncode == 0:
+                found.append(tool)
+    for path in HIDDEN:
+        if os.path.isdir(path) and os.listdir(path):
+            found.append(path)
+    for top in ("/usr", "/root", "/opt", "/work", "/home"):
+        for root, dirs, files in os.walk(top):
+            if any(name.lower().startswith("humaneval") for name in files):
+                found.append(root)
+    return found
+"""
+
+
+@needs_sandbox
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_nested_user_namespaces_and_no_installed_packages(backend: str) -> None:
+    from rewardlab.runtime._sandbox import _hidden_paths
+
+    hidden = _hidden_paths()
+    assert sys.base_prefix in " ".join(hidden) and sys.prefix in " ".join(hidden)
+    code = NAMESPACES_AND_PACKAGES.replace("HIDDEN", repr(hidden))
+    with Sandbox(backend, SandboxLimits(wall_s=20.0)) as box:
+        result = box.run(SandboxJob("calls", code, [{"expr": "candidate()"}], entry_point="probe"))
+    assert {"i": 0, "value": []} in result.frames, result.frames

@@ -212,9 +212,22 @@ def _python() -> str:
 
 
 def _hidden_paths() -> list[str]:
-    """Directories of installed packages: hidden so candidates cannot read datasets shipped there."""
-    paths = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
-    return sorted(p for p in paths if os.path.isdir(p))
+    """Directories of installed packages: hidden so candidates cannot read datasets shipped there.
+
+    Those of this environment and of the base interpreter (a virtual environment
+    may see both), every ``site-packages``/``dist-packages`` entry of ``sys.path``,
+    and the distribution's own (``/usr/lib/python3/dist-packages``), which the
+    read-only ``/usr`` would otherwise show.
+    """
+    paths = set()
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        found = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
+        paths.update(found[key] for key in ("purelib", "platlib"))
+    paths.update(p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages"))
+    paths.update(str(p) for p in Path("/usr/lib").glob("python3*/dist-packages"))
+    paths.update(str(p) for p in Path("/usr/local/lib").glob("python3*/dist-packages"))
+    paths.update(str(p) for p in Path("/usr/lib").glob("python3*/site-packages"))
+    return sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
 
 
 def _prefixes() -> list[str]:
