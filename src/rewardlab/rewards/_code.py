@@ -50,6 +50,9 @@ TRUSTED_NOTE = "trusted-test mode"
 """Marker in a score's reason when some tests could not be decomposed and ran
 inside the sandbox next to the candidate (weaker: it could read or forge them)."""
 
+WEAKER_NOTE = "weaker sandbox"
+"""Marker in a score's reason when ``backend="auto"`` fell back from bubblewrap to a weaker backend."""
+
 _REASON_CHARS = 300
 
 
@@ -317,13 +320,17 @@ def _signature(params: dict[str, Any], backend: str) -> str:
     return "|".join(parts)
 
 
-def _reason(run: CodeRun, passed: int, total: int) -> str:
+def _reason(run: CodeRun, passed: int, total: int, fallback: str | None = None) -> str:
     head = f"all {total} tests passed" if passed == total else f"{passed}/{total} tests passed"
+    tail = ""
+    if run.trusted:
+        tail += f" [{TRUSTED_NOTE}: {run.trusted} test(s) ran inside the sandbox with the code]"
+    if fallback:
+        tail += f" [{WEAKER_NOTE} {run.backend}: {fallback}]"
     if run.notes:
         head += "; " + "; ".join(run.notes[:2])
-    if run.trusted:
-        head += f" [{TRUSTED_NOTE}: {run.trusted} test(s) ran inside the sandbox with the code]"
-    return head[:_REASON_CHARS]
+    # The marks at the end are never cut off by long notes.
+    return head[: max(40, _REASON_CHARS - len(tail))] + tail[:_REASON_CHARS]
 
 
 @reward(name="code", range=(0.0, 1.0), batched=True)
@@ -427,6 +434,7 @@ def code(
             w = weights[index]
             value = sum(wt for wt, ok in zip(w, run.passed, strict=False) if ok) / sum(w)
         components = {"passed": float(passed), "tests": float(total), "trusted_tests": float(run.trusted)}
-        score = Score.ok(value, components=components, reason=_reason(run, passed, total))
+        reason = _reason(run, passed, total, box.backend.fallback_reason)
+        score = Score.ok(value, components=components, reason=reason)
         scores.append(score.with_signature(signature))
     return scores

@@ -36,6 +36,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import json
+import logging
 import os
 import queue
 import selectors
@@ -196,6 +197,9 @@ class SandboxBackend(ABC):
     name: ClassVar[str]
     weaker: ClassVar[bool] = False
     """True for fallbacks whose isolation is documented as weaker."""
+
+    fallback_reason: str | None = None
+    """Set when ``backend="auto"`` chose this backend because a stronger one cannot run here (why not)."""
 
     @classmethod
     @abstractmethod
@@ -829,6 +833,24 @@ def _probe(cls: type[_LocalBackend]) -> str | None:
     return None
 
 
+_fallback_warned: set[str] = set()
+_fallback_lock = threading.Lock()
+_logger = logging.getLogger("rewardlab.sandbox")
+
+
+def _warn_fallback(backend: SandboxBackend) -> None:
+    """Log, once per process, that ``auto`` fell back to a weaker backend."""
+    with _fallback_lock:
+        if backend.name in _fallback_warned:
+            return
+        _fallback_warned.add(backend.name)
+    _logger.warning(
+        "sandbox backend 'auto' fell back to %r, which isolates less (see docs/code.md), because %s",
+        backend.name,
+        backend.fallback_reason,
+    )
+
+
 def available_backends() -> list[str]:
     """Names of the backends that work on this machine, best first."""
     return [name for name, cls in BACKENDS.items() if cls.unavailable_reason() is None]
@@ -845,7 +867,11 @@ def get_backend(name: str = "auto") -> SandboxBackend:
         for cls in BACKENDS.values():
             reason = cls.unavailable_reason()
             if reason is None:
-                return cls()
+                backend = cls()
+                if reasons:
+                    backend.fallback_reason = "; ".join(reasons)
+                    _warn_fallback(backend)
+                return backend
             reasons.append(f"{cls.name}: {reason}")
         raise SandboxUnavailable("no sandbox backend works here (" + "; ".join(reasons) + ")")
     if name not in BACKENDS:
