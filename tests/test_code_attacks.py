@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import rewardlab
-from rewardlab.runtime._sandbox import BACKENDS, SANDBOX_UID_BASE, SANDBOX_UID_SPAN
+from rewardlab.runtime._sandbox import BACKENDS
 
 STRICT = os.environ.get("REWARDLAB_STRICT_TESTS") == "1"
 ANSWER = 7_391_046_225  # only the trusted side knows it; an attack must not find it
@@ -571,15 +571,21 @@ def _descendants(root: int) -> set[int]:
 
 
 def _sandbox_uid_processes() -> list[int]:
-    """Processes of a sandbox uid started by this test process (other processes on the machine may run sandboxes too)."""
+    """Live processes of the sandbox uids this test process handed out (other processes on the machine
+    run sandboxes too; a process that outlived its sandbox is no longer our descendant)."""
+    from rewardlab.runtime._sandbox import _issued_uids
+
     pids = []
-    for pid in _descendants(os.getpid()):
-        try:
-            uid = os.stat(f"/proc/{pid}").st_uid
-        except OSError:
-            continue
-        if SANDBOX_UID_BASE <= uid < SANDBOX_UID_BASE + SANDBOX_UID_SPAN:
-            pids.append(pid)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                uid = os.stat(f"/proc/{entry}").st_uid
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    zombie = fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+            except (OSError, IndexError):
+                continue
+            if uid in _issued_uids and not zombie:
+                pids.append(int(entry))
     return pids
 
 

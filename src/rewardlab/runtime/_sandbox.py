@@ -244,10 +244,16 @@ def _prefixes() -> list[str]:
     return needed
 
 
+_issued_uids: set[int] = set()
+"""Sandbox uids this process handed out (tests look for processes left behind by them)."""
+
+
 def _sandbox_uid() -> int | None:
     if os.geteuid() != 0:
         return None
-    return SANDBOX_UID_BASE + (os.getpid() * 7919 + next(_uid_counter)) % SANDBOX_UID_SPAN
+    uid = SANDBOX_UID_BASE + (os.getpid() * 7919 + next(_uid_counter)) % SANDBOX_UID_SPAN
+    _issued_uids.add(uid)
+    return uid
 
 
 class _Spawner:
@@ -379,8 +385,9 @@ def _new_cgroup(limits: SandboxLimits) -> str | None:
 def _remove_cgroup(path: str | None) -> None:
     if path is None:
         return
-    # The namespace's last processes die asynchronously after SIGKILL; wait for them briefly.
-    for _ in range(50):
+    # The namespace's last processes die asynchronously after SIGKILL; wait for them briefly,
+    # then leave the rest to a background thread.
+    for _ in range(20):
         try:
             os.rmdir(path)
             return
@@ -390,6 +397,17 @@ def _remove_cgroup(path: str | None) -> None:
             time.sleep(0.01)
     with _cgroup_lock:
         _stale_cgroups.append(path)
+        if len(_stale_cgroups) == 1:
+            threading.Thread(target=_reap_cgroups, name="rewardlab-cgroup-reaper", daemon=True).start()
+
+
+def _reap_cgroups() -> None:
+    for _ in range(600):
+        time.sleep(0.1)
+        _remove_stale_cgroups()
+        with _cgroup_lock:
+            if not _stale_cgroups:
+                return
 
 
 def _remove_stale_cgroups() -> None:
