@@ -9,6 +9,7 @@ import typer
 from rewardlab._version import __version__
 from rewardlab.cli._advantages import advantages
 from rewardlab.cli._audit import audit_command, diff_command
+from rewardlab.cli._bench import bench_command, select_command
 from rewardlab.cli._check import check
 from rewardlab.cli._common import import_plugins
 from rewardlab.cli._list import list_command
@@ -27,6 +28,8 @@ app.command("audit")(audit_command)
 app.command("diff")(diff_command)
 app.command("check")(check)
 app.command("advantages")(advantages)
+app.command("bench")(bench_command)
+app.command("select")(select_command)
 
 
 def _version(value: bool) -> None:
