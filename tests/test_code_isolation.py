@@ -227,7 +227,7 @@ def test_a_sandbox_holds_at_most_its_memory_limit_across_processes(backend: str)
     with _HostMemoryWatch() as watch, Sandbox(backend, limits) as box:
         box.run(SandboxJob("calls", FORK_AND_FILL, [{"expr": "candidate()"}], entry_point="fill"))
     # Six processes of 180 MiB each would be over 1 GiB; the cgroup keeps the whole tree under its limit.
-    assert watch.peak < limits.memory_mb + MEMORY_HEADROOM_MB + 32, watch.peak
+    assert watch.peak < limits.memory_mb + MEMORY_HEADROOM_MB + 96, watch.peak
 
 
 # -- no expected value inside the sandbox in decomposed mode ---------------------------

@@ -275,7 +275,7 @@ def _describe(exc: BaseException) -> str:
 
 
 # -- the candidate process -------------------------------------------------------
-def _read_job(fd: int) -> dict:
+def _read_job(fd: int) -> bytes:
     chunks = []
     size = 0
     while True:
@@ -287,7 +287,7 @@ def _read_job(fd: int) -> dict:
             raise ValueError("job too large")
         chunks.append(chunk)
     os.close(fd)
-    return json.loads(b"".join(chunks))
+    return b"".join(chunks)
 
 
 def _child(job: dict, out: int) -> None:
@@ -357,7 +357,9 @@ def _candidate(op: str, fds: list[int], header: dict) -> None:
         os.execv(sys.executable, [sys.executable, "-I", "-S", "/proc/self/fd/3"])
     job_fd, out = moved
     os.set_inheritable(out, False)
-    _child(_read_job(job_fd), out)
+    data = _read_job(job_fd)  # a pre-forked process waits here, confined, until its job comes
+    if data:
+        _child(json.loads(data), out)
 
 
 # -- the zygote ------------------------------------------------------------------
@@ -395,7 +397,6 @@ def _zygote(header: dict, sock: socket.socket) -> None:
                 os._exit(0)  # lingering threads of the candidate must not keep it alive
         for fd in fds:
             os.close(fd)
-        sock.send(b"pid %d" % pid)
         while True:
             try:
                 _, status = os.waitpid(pid, 0)
@@ -420,6 +421,7 @@ class Zygote:
                 os._exit(0)
         theirs.close()
         self.state = "starting"
+        self.waiting: tuple[int, int] | None = None
 
     def _recv(self, timeout: float | None = None) -> str:
         if timeout is not None:
@@ -443,18 +445,46 @@ class Zygote:
                 return answer[5:] if answer.startswith("fail ") else "the zygote died while starting"
         return None if self.state == "ready" else "the zygote died"
 
-    def spawn(self, op: str, fds: list[int]) -> int | None:
-        """Fork a candidate process that gets ``fds``; its pid, or ``None`` when the zygote is gone."""
+    def spawn(self, op: str, fds: list[int]) -> bool:
+        """Have the zygote fork a candidate process that gets ``fds``; ``False`` when the zygote is gone.
+
+        No answer is awaited: the caller goes on (writing the job) while the zygote forks.
+        """
         try:
             socket.send_fds(self.sock, [op.encode()], fds)
         except OSError:
             self.state = "dead"
-            return None
+            return False
         finally:
             for fd in fds:
                 os.close(fd)
-        answer = self._recv()
-        return int(answer[4:]) if answer.startswith("pid ") else None
+        return True
+
+    def prefork(self) -> None:
+        """Start the next job's candidate process now, off the critical path: it confines itself
+        and then waits for its job on a pipe (it has read nothing, so it holds nothing)."""
+        if self.waiting is None and self.state != "dead":
+            job_r, job_w = os.pipe()
+            res_r, res_w = os.pipe()
+            if self.spawn("calls", [job_r, res_w]):
+                self.waiting = (job_w, res_r)
+            else:
+                os.close(job_w)
+                os.close(res_r)
+
+    def take(self) -> tuple[int, int] | None:
+        """The job and result pipes of a waiting candidate process (forked now if none waits)."""
+        self.prefork()
+        taken, self.waiting = self.waiting, None
+        return taken
+
+    def discard(self) -> None:
+        """End a waiting candidate process unused (its job pipe closes empty) and collect its status."""
+        if self.waiting is not None:
+            for fd in self.waiting:
+                os.close(fd)
+            self.waiting = None
+            self.wait()
 
     def wait(self, timeout: float | None = None) -> int | None:
         """The wait status of the last candidate process; ``None`` when not yet (or the zygote died)."""
@@ -520,13 +550,11 @@ def _relay(read_end: int, channel: int, mode: str) -> bool:
 
 
 def _run_in_child(job: dict, channel: int, zygote: Zygote) -> str:
-    job_r, job_w = os.pipe()
-    res_r, res_w = os.pipe()
-    _frame(channel, {"started": True})
-    if zygote.spawn("calls", [job_r, res_w]) is None:
-        os.close(job_w)
-        os.close(res_r)
+    pipes = zygote.take()
+    if pipes is None:
         raise RuntimeError("the zygote died before the job started")
+    job_w, res_r = pipes
+    _frame(channel, {"started": True})
     payload = {k: job.get(k) for k in ("mode", "code", "items", "entry_point", "setup")}
     try:
         _write_all(job_w, json.dumps(payload).encode())
@@ -629,6 +657,7 @@ def _run_program(job: dict, channel: int, zygote: Zygote) -> str:
         line = getattr(exc, "lineno", None)
         _frame(channel, {"compile_error": _describe(exc) + (f" (line {line})" if line else "")})
         return "not started"
+    zygote.discard()  # a waiting calls process is no use here
     _frame(channel, {"started": True})
     limits = job["limits"]
     case_timeout = float(job.get("case_timeout_s") or limits["wall_s"])
@@ -651,7 +680,7 @@ def _run_case(index: int, stdin: bytes, program: int, zygote: Zygote, timeout: f
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     feed = _memfd("stdin", stdin, seal=True)
-    if zygote.spawn("exec", [feed, out_w, err_w, os.dup(program)]) is None:
+    if not zygote.spawn("exec", [feed, out_w, err_w, os.dup(program)]):
         os.close(out_r)
         os.close(err_r)
         return None
@@ -779,6 +808,7 @@ def main() -> None:
     os.chdir(workdir)
     # The zygote is forked before any job is read: it holds no job's data, ever.
     zygote = Zygote(header, channel)
+    zygote.prefork()
     _SEPARATE_ZYGOTE_UID = header.get("uid") is not None
     _drop_to(header.get("uid"))
     _confine(header["limits"])
@@ -793,6 +823,7 @@ def main() -> None:
         # Reused worker: everything the last job could have left behind is
         # removed before the next job is read.
         _reset(workdir, zygote)
+        zygote.prefork()
         _frame(channel, {"ready": True})
 
 
