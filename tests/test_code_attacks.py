@@ -686,7 +686,8 @@ def test_attack_scores_expected_and_host_is_untouched(attack: Attack, backend: s
     assert _host_ipc() <= ipc, "a sandbox left System V IPC objects on the host"
     # nothing pinned in host memory, no process or cgroup left beyond the reused workers themselves
     assert _settled(lambda: _shmem_mib() - shmem < 64), f"shared memory grew by {_shmem_mib() - shmem:.0f} MiB"
-    assert _settled(lambda: len(_sandbox_uid_processes()) <= _live_workers()), _sandbox_uid_processes()
+    # a live reused worker holds its runner and the next sample's pre-forked, still empty candidate process
+    assert _settled(lambda: len(_sandbox_uid_processes()) <= 2 * _live_workers()), _sandbox_uid_processes()
     assert _settled(lambda: len(_our_cgroups()) <= _live_workers()), _our_cgroups()
     # the harness keeps working, in the same (possibly reused) sandbox
     good = reward.score([good_row])[0]
