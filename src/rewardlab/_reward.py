@@ -298,8 +298,15 @@ class FunctionReward(Reward):
             raise RewardParamError(f"reward {self.name!r} needs parameter(s): {', '.join(missing)}")
 
     # -- inline execution ----------------------------------------------------
-    def run_inline(self, samples: Sequence[Sample]) -> list[Score]:
-        """Score in the calling thread, turning exceptions into ``error`` scores."""
+    def run_inline(self, samples: Iterable[SampleLike]) -> list[Score]:
+        """Score in the calling thread, turning exceptions into ``error`` scores.
+
+        Takes what `score` takes: `Sample` objects or plain mappings (``{"completion": ...}``).
+        """
+        batch = [as_sample(s) for s in samples]
+        return self._run_inline(batch)
+
+    def _run_inline(self, samples: list[Sample]) -> list[Score]:
         params = dict(self.params)
         if self.batched:
             try:

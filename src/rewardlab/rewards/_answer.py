@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 MAX_COMPLETION_CHARS = 4_000_000
 """Completions longer than this are refused (about a million tokens, far beyond
@@ -324,7 +325,7 @@ def _scattered_values(text: str) -> bool:
     is one list (a hedge or a set, decided against the reference); ``the 29 15
     problem $12$ 9`` is a spray. A single ``... is X`` clause commits to X.
     """
-    if _THOUSANDS_SPACE.match(text):
+    if _THOUSANDS_SPACE.match(text) or is_mixed_number(text):
         return False
     marked = _MATH_SPAN.sub(" \x00 ", text)
     if len(_CANDIDATE.findall(marked)) < 2:
@@ -424,6 +425,8 @@ def extract_final_answer(completion: str, *, several_values: bool = False) -> Fi
     if stripped and len(stripped) <= SHORT_COMPLETION_CHARS and "\n" in stripped:
         # a short answer under a heading ("## Solution\n\nThe product is **42**."): its last line
         stripped = stripped.rsplit("\n", 1)[-1].strip()
+    if is_mixed_number(clean_answer(stripped)):
+        return FinalAnswer(clean_answer(stripped), "whole")  # one value, its percent word included
     if stripped and len(stripped) <= SHORT_COMPLETION_CHARS:
         whole = clean_answer(focus_answer(stripped, committed=False))
         if _scattered_values(stripped):
@@ -655,4 +658,122 @@ def hedge_reason(answer: FinalAnswer, *, reference_multi: bool, prompt: str = ""
             return f"{len(answer.candidates)} different boxed answers"
         if is_multi_valued(text):
             return "lists several candidate answers"
+    return None
+
+
+# -- mixed numbers -------------------------------------------------------------------
+# One reading for every form, the one Math-Verify's upstream tests fix
+# (tests/test_mixed_number_extraction.py, huggingface/Math-Verify 05aa3a67):
+# ``4 4/9`` is 40/9; a sign applies to the whole number (``-4 4/9`` is -40/9,
+# ``+11 5/6`` is 71/6); ``4 0/9`` is 4 and ``0 4/9`` is 4/9; the whole part may
+# have spaced thousands (``1 000 4/9`` is 9004/9); a percent after it applies to
+# the whole value (``4 4/9%`` is 40/900). A fraction part that is not proper
+# (``11 6/6``, ``11 7/6``, ``4 4/0``) gives the number no value at all: it is never
+# read as one of its parts, nor as a sum or product of them. LaTeX forms
+# (``4\frac{4}{9}``, ``-4 \dfrac{4}{9}``) follow the same rules. Parts separated by
+# a line break, or a whole part that is not an integer (``11.0 4/9``,
+# ``(11) 4/9``, ``11/10 4/9``), are not mixed numbers.
+_H = r"[ \t\u00a0\u202f]"
+_MIXED_NUMBER = re.compile(
+    rf"^{_H}*(?P<sign>[-+−]?){_H}*(?P<whole>\d{{1,3}}(?:{_H}\d{{3}})+|\d+)"
+    rf"(?:{_H}+(?P<num>0|[1-9]\d*){_H}*/{_H}*(?P<den>0|[1-9]\d*)"
+    rf"|{_H}*\\[dt]?frac{_H}*(?:\{{{_H}*(?P<lnum>\d+){_H}*\}}{_H}*\{{{_H}*(?P<lden>\d+){_H}*\}}"
+    rf"|(?P<snum>\d)(?P<sden>\d)))"
+    rf"{_H}*(?P<pct>\\?%|per{_H}?cent(?:age)?|pct)?{_H}*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MixedNumber:
+    """A mixed number as written: its value, or why it has none.
+
+    Attributes:
+        value: The number as a fraction (``None`` when the form has no value).
+        problem: Why the form has no value (``fraction part 6/6 is not proper``).
+    """
+
+    value: Fraction | None
+    problem: str = ""
+
+    def latex(self) -> str:
+        """The value as LaTeX math-verify reads exactly: ``71/6`` -> ``\\frac{71}{6}``, ``4`` -> ``4``."""
+        assert self.value is not None
+        sign = "-" if self.value < 0 else ""
+        size = abs(self.value)
+        if size.denominator == 1:
+            return f"{sign}{size.numerator}"
+        return f"{sign}\\frac{{{size.numerator}}}{{{size.denominator}}}"
+
+
+def read_mixed_number(text: str) -> MixedNumber | None:
+    """The mixed number ``text`` is, whole, or ``None`` when it is not one (see the policy above).
+
+    Example:
+        >>> read_mixed_number("-4 4/9").value
+        Fraction(-40, 9)
+        >>> read_mixed_number("11 6/6").problem
+        'fraction part 6/6 of a mixed number is not a proper fraction'
+    """
+    m = _MIXED_NUMBER.match(text)
+    if m is None:
+        return None
+    whole = int(re.sub(r"\D", "", m.group("whole")))
+    forms = (("num", "den"), ("lnum", "lden"), ("snum", "sden"))  # 4 4/9, 4\frac{4}{9}, 4\frac49
+    num, den = next((m.group(n), m.group(d)) for n, d in forms if m.group(n))
+    numerator, denominator = int(num), int(den)
+    if denominator == 0 or numerator >= denominator:
+        return MixedNumber(None, f"fraction part {numerator}/{denominator} of a mixed number is not a proper fraction")
+    value = whole + Fraction(numerator, denominator)
+    if m.group("sign") in ("-", "−"):
+        value = -value
+    if m.group("pct"):
+        value /= 100
+    return MixedNumber(value)
+
+
+def is_mixed_number(text: str) -> bool:
+    """Whether ``text`` is, whole, a mixed number (proper or not): one value, never a list of two."""
+    return _MIXED_NUMBER.match(text) is not None
+
+
+# -- malformed references ------------------------------------------------------------
+def unclosed_box(text: str) -> str | None:
+    """``unclosed \\boxed{`` when a box command in ``text`` opens a group that never closes, else ``None``."""
+    for command in _BOX_COMMANDS:
+        start = text.find(command)
+        while start != -1:
+            j = start + len(command)
+            while j < len(text) and text[j] in " \t":
+                j += 1
+            if j < len(text) and text[j] == "{" and _balanced(text, j) is None:
+                return f"unclosed {command}{{"
+            start = text.find(command, j)
+    return None
+
+
+def malformed_reason(text: str) -> str | None:
+    """Why a reference answer is itself malformed (an unclosed ``\\boxed{``, unbalanced braces), or ``None``.
+
+    A malformed reference is not guessed at: the sample abstains with this reason.
+    """
+    unclosed = unclosed_box(text)
+    if unclosed is not None:
+        return unclosed
+    depth = 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2  # \{ and \} are literal braces
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                return "unbalanced braces: '}' without '{'"
+        i += 1
+    if depth > 0:
+        return f"unbalanced braces: {depth} '{{' never closed"
     return None

@@ -11,6 +11,7 @@ import atexit
 import hashlib
 import json
 import threading
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from rewardlab.rewards._code_tests import (
     CallCheck,
     StdinCase,
     TestFormatError,
+    TestsNotRunnable,
     TestSuite,
     TrustedTest,
     _Undecodable,
@@ -226,6 +228,25 @@ def _run_io(
     return flags
 
 
+_WARNINGS_LOCK = threading.Lock()
+
+
+def _compile_quietly(code: str) -> None:
+    """Compile as the sandbox does: warnings are not errors, whatever this process's filters say.
+
+    Under ``-W error`` (pytest's ``filterwarnings = error`` included) ``"\\w"`` in a
+    regex string raises at compile time here while the program runs fine in the
+    sandbox; that would score correct code 0. The retry is rare, and serialised
+    because the warning filters are process-wide.
+    """
+    try:
+        compile(code, "<candidate>", "exec")
+    except SyntaxError:
+        with _WARNINGS_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(code, "<candidate>", "exec")
+
+
 def run_suite(
     code: str,
     suite: TestSuite,
@@ -240,7 +261,7 @@ def run_suite(
         run.notes.append(f"program longer than {MAX_CODE_CHARS} characters; not run")
         return run
     try:
-        compile(code, "<candidate>", "exec")
+        _compile_quietly(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
         line = getattr(exc, "lineno", None)
         where = f" (line {line})" if line else ""
@@ -294,7 +315,9 @@ def _close_sandboxes() -> None:
 
 
 def _suite_key(sample: Sample) -> str:
-    fields = {k: sample.get(k) for k in ("test", "tests", "calls", "io", "entry_point", "test_imports")}
+    fields = {
+        k: sample.get(k) for k in ("test", "tests", "calls", "io", "entry_point", "test_imports", "test_setup_code")
+    }
     text = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -351,7 +374,9 @@ def code(
 
     Tests come from the row: ``test`` + ``entry_point`` (HumanEval ``check``),
     ``tests`` (MBPP ``assert`` strings), ``calls`` (``{args, kwargs, expected}``
-    on ``entry_point``) or ``io`` (``{stdin, stdout}``). The code is the last
+    on ``entry_point``) or ``io`` (``{stdin, stdout}``). ``test_imports`` and
+    MBPP's ``test_setup_code`` run in the sandbox before the tests, every
+    statement of them; a row whose setup cannot run (with ``io`` tests) abstains. The code is the last
     fenced ```python block of the completion, else the whole completion.
 
     Value by ``credit``: ``all`` is 1 when every test passes, else 0;
@@ -389,6 +414,8 @@ def code(
             suite = suite_for(sample, entry_point)
         except TestFormatError as exc:
             return Score.error(f"bad tests: {exc}")
+        except TestsNotRunnable as exc:
+            return Score.abstain(f"tests not run: {exc}")
         if suite is None:
             return Score.abstain("the row has no tests (fields test, tests, calls or io)")
         try:

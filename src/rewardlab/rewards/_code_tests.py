@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
 import math
 import re
 import reprlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -86,7 +87,8 @@ class TestSuite:
     Attributes:
         cases: The tests, in order.
         entry_point: Name of the function under test (bound to ``candidate`` in the sandbox).
-        setup: Import statements the tests need (run in the sandbox before the calls).
+        setup: Statements the tests need (imports, ``test_setup_code``), run in the
+            sandbox after the candidate's module and before the tests.
         key: Identity of the suite, so a batch can group samples of the same task.
     """
 
@@ -104,6 +106,14 @@ class TestSuite:
 
 class TestFormatError(ValueError):
     """A row's tests are malformed; the message names the field and position."""
+
+
+class TestsNotRunnable(ValueError):
+    """Part of a row's tests cannot run as given; the sample abstains with this reason.
+
+    Nothing in a row is dropped silently: a statement that would not run makes
+    the whole row unscorable instead of scoring it on the rest.
+    """
 
 
 # -- code extraction -------------------------------------------------------------
@@ -406,11 +416,42 @@ def _parse(source: str, where: str) -> ast.Module:
         raise TestFormatError(f"field {where}: not valid Python ({exc.msg}, line {exc.lineno})") from exc
 
 
-def suite_from_asserts(tests: Sequence[str], entry_point: str | None, imports: Sequence[str] = ()) -> TestSuite:
-    """MBPP shape: a list of ``assert`` strings, each one test."""
-    setup_sources, setup_names = (
-        _imports_of(_parse("\n".join(imports), "test_imports").body) if imports else ([], set())
-    )
+def _bound_names(module: ast.Module) -> set[str]:
+    """Every name a setup module binds (assignments, definitions, imports), at any depth."""
+    names: set[str] = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
+
+
+def row_setup(imports: Sequence[str] = (), setup: str = "") -> tuple[list[str], set[str]]:
+    """The row's setup statements, all of them and in order, and the names they bind.
+
+    ``imports`` are ``test_imports`` (a list of statements), ``setup`` is MBPP's
+    ``test_setup_code``. Both are dataset code (like HumanEval's ``check``): they
+    run in the sandbox, in the candidate's module after its code and before the
+    tests, as a reference harness runs code, setup and tests as one program.
+    Nothing is filtered out; a statement that cannot run fails the row's tests.
+    """
+    sources: list[str] = []
+    names: set[str] = set()
+    for where, text in (("test_imports", "\n".join(imports)), ("test_setup_code", setup)):
+        if text.strip():
+            names |= _bound_names(_parse(text, where))
+            sources.append(text.strip("\r\n"))
+    return sources, names
+
+
+def suite_from_asserts(
+    tests: Sequence[str], entry_point: str | None, imports: Sequence[str] = (), setup: str = ""
+) -> TestSuite:
+    """MBPP shape: a list of ``assert`` strings, each one test, after the row's setup (see `row_setup`)."""
+    setup_sources, setup_names = row_setup(imports, setup)
     cases: list[TestCase] = []
     for index, text in enumerate(tests):
         if not isinstance(text, str):
@@ -438,13 +479,15 @@ def _called_names(body: Sequence[ast.stmt]) -> set[str]:
     return names
 
 
-def suite_from_check(test: str, entry_point: str) -> TestSuite:
+def suite_from_check(
+    test: str, entry_point: str, setup: Sequence[str] = (), setup_names: Iterable[str] = ()
+) -> TestSuite:
     """HumanEval shape: ``test`` defines ``check(candidate)``; ``entry_point`` names the function.
 
     Decomposed when the module holds only imports, unused constant assignments
     (``METADATA``) and ``check``, and ``check``'s body only imports, vacuous
     statements and decomposable asserts. Otherwise the whole ``check`` runs as
-    one trusted test.
+    one trusted test. ``setup`` (statements from `row_setup`) runs first either way.
     """
     module = _parse(test, "test")
     checks = [s for s in module.body if isinstance(s, ast.FunctionDef) and s.name == "check"]
@@ -464,18 +507,19 @@ def suite_from_check(test: str, entry_point: str) -> TestSuite:
     cases: list[TestCase] = []
     if decomposable:
         body = [s for s in check.body if not isinstance(s, (ast.Import, ast.ImportFrom)) and not _is_vacuous(s)]
-        decomposed = [decompose_assert(s, {param, entry_point}, top_names | inner_names) for s in body]
+        allowed = top_names | inner_names | set(setup_names)
+        decomposed = [decompose_assert(s, {param, entry_point}, allowed) for s in body]
         if all(c is not None for c in decomposed):
             cases = [c for c in decomposed if c is not None]
-            setup = "\n".join(top_imports + inner_imports)
+            source = "\n".join([*setup, *top_imports, *inner_imports])
             if param != "candidate":
-                setup += f"\n{param} = candidate"
-            return TestSuite(cases, entry_point, setup.strip())
+                source += f"\n{param} = candidate"
+            return TestSuite(cases, entry_point, source.strip())
     source = f"{test}\n\ncheck({entry_point})\n"
-    return TestSuite([TrustedTest(source, label="check(candidate)")], entry_point, "")
+    return TestSuite([TrustedTest(source, label="check(candidate)")], entry_point, "\n".join(setup))
 
 
-def suite_from_calls(calls: Sequence[Mapping[str, Any]], entry_point: str) -> TestSuite:
+def suite_from_calls(calls: Sequence[Mapping[str, Any]], entry_point: str, setup: Sequence[str] = ()) -> TestSuite:
     """Call cases: ``[{"args": [...], "kwargs": {...}, "expected": ...}, ...]`` on ``entry_point``."""
     cases: list[TestCase] = []
     for index, case in enumerate(calls):
@@ -491,7 +535,7 @@ def suite_from_calls(calls: Sequence[Mapping[str, Any]], entry_point: str) -> Te
         cases.append(
             CallCheck({"args": args, "kwargs": dict(kwargs)}, case["expected"], "eq", json_like=True, label=label[:120])
         )
-    return TestSuite(cases, entry_point, "")
+    return TestSuite(cases, entry_point, "\n".join(setup))
 
 
 def suite_from_io(io: Sequence[Mapping[str, Any]]) -> TestSuite:
@@ -518,25 +562,29 @@ def suite_for(sample: Sample, entry_point: str | None = None) -> TestSuite | Non
     entry = sample.get("entry_point") or entry_point
     if entry is not None and not (isinstance(entry, str) and entry.isidentifier()):
         raise TestFormatError(f"field entry_point: {entry!r} is not a Python identifier")
+    imports, setup_code = _setup_fields(sample)
     if sample.get("test") is not None:
         if not isinstance(sample.get("test"), str) or not entry:
             raise TestFormatError("field test: a HumanEval-style test needs a string 'test' and an 'entry_point'")
-        suite = suite_from_check(sample.get("test"), entry)
+        setup, names = row_setup(imports, setup_code)
+        suite = suite_from_check(sample.get("test"), entry, setup, names)
     elif sample.get("tests") is not None:
         tests = sample.get("tests")
         tests = [tests] if isinstance(tests, str) else tests
         if not isinstance(tests, list):
             raise TestFormatError("field tests: expected a list of assert strings")
-        imports = sample.get("test_imports") or []
-        suite = suite_from_asserts(tests, entry, imports)
+        suite = suite_from_asserts(tests, entry, imports, setup_code)
     elif sample.get("calls") is not None:
         calls = sample.get("calls")
         if not isinstance(calls, list) or not entry:
             raise TestFormatError("field calls: expected a list of {args, kwargs, expected} and an 'entry_point'")
-        suite = suite_from_calls(calls, entry)
+        suite = suite_from_calls(calls, entry, row_setup(imports, setup_code)[0])
     elif sample.get("io") is not None:
         if not isinstance(sample.get("io"), list):
             raise TestFormatError("field io: expected a list of {stdin, stdout}")
+        if imports or setup_code.strip():
+            # a stdin/stdout program runs alone; setup statements would have nowhere to run
+            raise TestsNotRunnable("test_imports/test_setup_code cannot run with stdin/stdout (io) tests")
         suite = suite_from_io(sample.get("io"))
     else:
         return None
@@ -545,6 +593,20 @@ def suite_for(sample: Sample, entry_point: str | None = None) -> TestSuite | Non
     if not suite.cases:
         raise TestFormatError("the row's tests are empty (nothing to check)")
     return suite
+
+
+def _setup_fields(sample: Sample) -> tuple[list[str], str]:
+    """``test_imports`` (a statement or a list of them) and ``test_setup_code`` (MBPP's field), checked."""
+    imports = sample.get("test_imports")
+    imports = [] if imports is None else [imports] if isinstance(imports, str) else imports
+    if not isinstance(imports, list) or not all(isinstance(i, str) for i in imports):
+        raise TestFormatError("field test_imports: expected a list of statement strings")
+    setup = sample.get("test_setup_code")
+    if setup is None:
+        setup = ""
+    if not isinstance(setup, str):
+        raise TestFormatError(f"field test_setup_code: expected a string, got {type(setup).__name__}")
+    return imports, setup
 
 
 # -- comparisons on the trusted side ----------------------------------------------
@@ -616,6 +678,8 @@ def _decode(data: Any, depth: int, budget: list[int]) -> Any:
             items = [_decode(v, depth + 1, budget) for v in inner]
             if tag == "$tuple":
                 return tuple(items)
+            if tag == "$deque":
+                return collections.deque(items)  # equal to a deque of the same items, never to a list
             if tag in ("$set", "$frozenset"):
                 _check_hashes(items)
                 return (set if tag == "$set" else frozenset)(items)
@@ -638,7 +702,7 @@ def short_repr(value: Any, limit: int = 60) -> str:
 
 
 def _json_like(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, collections.deque)):
         return [_json_like(v) for v in value]
     if isinstance(value, dict):
         return {k: _json_like(v) for k, v in value.items()}

@@ -18,8 +18,11 @@ from rewardlab.rewards._answer import (
     find_boxes,
     hedge_reason,
     is_multi_valued,
+    malformed_reason,
+    read_mixed_number,
     refusal_reason,
     trailing_unit,
+    unclosed_box,
 )
 
 DEFAULT_TIMEOUT_S = 6.0
@@ -49,7 +52,6 @@ _SCI = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*[eE]\s*([-+]?\d+)(?![\w.])")
 _DECIMAL = re.compile(r"^\s*\\?\$?\s*([-+−]?\d+(?:\.\d+)?|[-+−]?\.\d+)\s*$")
 _PLAIN_NUMBER_TEXT = re.compile(r"^[\d\s.,/%+\-−]+$")
 _NUMBER_WITH_UNIT = re.compile(r"^\s*[$€£¥]?\s*([-−]?\d[\d,]*(?:\.\d+)?)\s*(?:[€£¥]|[a-zA-Zµ]{1,3}[²³]?)\s*$")
-_MIXED_NUMBER = re.compile(r"^\s*(\d+)\s+(\d+)\s*/\s*(\d+)\s*$")
 _MATHRM_E = re.compile(r"\\(?:mathrm|text|rm|operatorname)\s*\{\s*e\s*\}")
 _FACTORIAL = re.compile(r"(\d+)\s*!")
 _LONG_INTEGER = re.compile(rf"\d{{{MAX_INTEGER_DIGITS + 1},}}")
@@ -93,6 +95,32 @@ def _reference_facts(reference: Any) -> tuple[str | None, bool]:
 def _string_reference_facts(reference: str) -> tuple[str | None, bool]:
     ref = reference_text(reference)
     return ref, ref is not None and is_multi_valued(ref)
+
+
+def _read_numbers(text: str) -> tuple[str, str | None]:
+    """A mixed number read by the one policy (`read_mixed_number`): its exact value as LaTeX,
+    or the reason it has none. Any other text is returned unchanged."""
+    mixed = read_mixed_number(text)
+    if mixed is None:
+        return text, None
+    if mixed.value is None:
+        return text, mixed.problem
+    return mixed.latex(), None
+
+
+@functools.lru_cache(maxsize=4096)
+def _reference_problem(reference: str, ref: str) -> tuple[str, str | None]:
+    """The reference answer to compare with, or why the sample abstains (malformed, or a number with no value).
+
+    ``reference`` is the field as given (a box anywhere in it must close); ``ref`` the
+    answer read from it (its braces must balance; prose around a boxed answer in a
+    worked solution is not checked).
+    """
+    broken = unclosed_box(reference) or malformed_reason(ref)
+    if broken is not None:
+        return ref, f"reference is malformed ({broken}): {reference[:60]!r}"
+    text, problem = _read_numbers(ref)
+    return text, (f"reference {ref[:60]!r} has no value: {problem}" if problem else None)
 
 
 def _as_integer(text: str) -> int | None:
@@ -204,9 +232,7 @@ def _latex_scientific(text: str) -> str:
     # math-verify reads 1.5e3 as 1.5*e*3; the notation means 1.5 x 10^3.
     text = _SCI.sub(lambda m: f"{m.group(1)}\\times 10^{{{m.group(2)}}}", text)
     # math-verify cannot parse \mathrm{e} (Euler's number in upright type) and drops the rest.
-    text = _MATHRM_E.sub("e", text)
-    # A mixed number "1 1/2" is 3/2; math-verify reads "1\frac{1}{2}" so, but not the plain form.
-    return _MIXED_NUMBER.sub(lambda m: f"{m.group(1)}\\frac{{{m.group(2)}}}{{{m.group(3)}}}", text)
+    return _MATHRM_E.sub("e", text)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -294,9 +320,15 @@ def math_reward(
     without sympy when the verdict is
     certain (equal, or apart by more than ``10**-float_rounding``).
 
+    **Mixed numbers** (``4 4/9``, ``-4 4/9``, ``1 000 4/9``, ``4 4/9%``,
+    ``4\\frac{4}{9}``) are read whole, on both sides; one whose fraction part is
+    not proper (``11 6/6``) has no value: 0 as an answer, ``abstain`` as a
+    reference (see `read_mixed_number`).
+
     **Reference.** Plain (``3/4``) or LaTeX, boxed or not; a GSM8K-style
-    ``... #### 18`` uses what follows ``####``. An unparsable reference gives
-    ``abstain``, never a 0.
+    ``... #### 18`` uses what follows ``####``. An unparsable or malformed
+    reference (an unclosed ``\\boxed{``, unbalanced braces) gives ``abstain``
+    with the reason, never a 0.
 
     **Cost.** Extraction and hedge checks are linear scans in the calling
     process; parsing and verification run in the runtime's worker processes
@@ -317,6 +349,11 @@ def math_reward(
         if ref is None:
             scores[i] = Score.abstain("no reference")
             continue
+        raw = sample.reference[0] if isinstance(sample.reference, (list, tuple)) else sample.reference
+        ref, ref_problem = _reference_problem(str(raw), ref)
+        if ref_problem is not None:
+            scores[i] = Score.abstain(ref_problem)
+            continue
         completion = sample.completion_text
         answer = extract_final_answer(completion, several_values=reference_multi)
         refused = refusal_reason(answer)
@@ -330,17 +367,21 @@ def math_reward(
         if answer.text is None:
             scores[i] = Score.ok(0.0, reason="no final answer found")
             continue
-        conflict = unit_conflict(answer.text, ref)
+        text, no_value = _read_numbers(answer.text)
+        if no_value is not None:
+            scores[i] = Score.ok(0.0, reason=f"{no_value} ({_describe(answer)})")
+            continue
+        conflict = unit_conflict(text, ref)
         if conflict is not None:
             scores[i] = Score.ok(0.0, reason=f"{conflict} ({_describe(answer)})")
             continue
-        quick = _plain_number_verdict(answer.text, ref, float_rounding)
+        quick = _plain_number_verdict(text, ref, float_rounding)
         if quick is None:
-            quick = _word_answer_verdict(answer.text, ref)
+            quick = _word_answer_verdict(text, ref)
         if quick is not None:
             scores[i] = Score.ok(float(quick), reason=_describe(answer))
             continue
-        bad = pathological(answer.text)
+        bad = pathological(text)
         if bad is not None:
             scores[i] = Score.ok(0.0, reason=f"refused: {bad} in {_describe(answer)}")
             continue
@@ -348,7 +389,7 @@ def math_reward(
         if ref_refused is not None:
             scores[i] = Score.abstain(f"reference refused: {ref_refused}")
             continue
-        jobs.append((i, answer.text, ref, answer))
+        jobs.append((i, text, ref, answer))
     if jobs:
         results = pool.map(
             verify_answer,

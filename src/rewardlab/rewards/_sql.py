@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score, Status
-from rewardlab.rewards._sql_compare import DEFAULT_FLOAT_TOL, compare_results, partial_match
+from rewardlab.rewards._sql_compare import DEFAULT_FLOAT_TOL, ColumnOrder, compare_results, partial_match
 from rewardlab.rewards._sql_engine import (
     DEFAULT_MAX_MEMORY_MB,
     DEFAULT_MAX_ROWS,
@@ -217,6 +217,7 @@ def _execution_match(
     db_id_field: str,
     limits: QueryLimits,
     float_tol: float,
+    column_order: ColumnOrder = "position",
 ) -> Score:
     ran = _run_both(sample, engine, db_root, db_field, db_id_field, limits)
     if isinstance(ran, Score):
@@ -230,6 +231,7 @@ def _execution_match(
         float_tol=float_tol,
         predicted_columns=pred.columns,
         reference_columns=ref.columns,
+        column_order=column_order,
     )
     return Score.ok(1.0) if same else Score.ok(0.0, reason=f"result differs: {why}")
 
@@ -259,6 +261,7 @@ _SCORERS = {"match": _execution_match, "overlap": _result_overlap}
 def _score_one(kind: str, sample: Sample, params: dict[str, Any]) -> Score:
     """Score one sample in this process (inside a worker, or inline without a pool)."""
     limits = QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])
+    options = {"column_order": params["column_order"]} if kind == "match" else {}
     try:
         return _SCORERS[kind](
             sample,
@@ -268,6 +271,7 @@ def _score_one(kind: str, sample: Sample, params: dict[str, Any]) -> Score:
             params["db_id_field"],
             limits,
             params["float_tol"],
+            **options,
         )
     except MemoryError:
         return Score.error("memory limit exceeded (MemoryError)")
@@ -279,6 +283,8 @@ def _dispatch(kind: str, samples: list[Sample], pool: Any, params: dict[str, Any
     QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])  # bad limits fail loudly, once
     if not params["float_tol"] >= 0:
         raise ValueError(f"float_tol must be >= 0, got {params['float_tol']!r}")
+    if params.get("column_order", "position") not in ("position", "ignore"):
+        raise ValueError(f"column_order must be 'position' or 'ignore', got {params['column_order']!r}")
     if params["engine"] not in _DIALECTS:
         raise ValueError(f"engine must be 'sqlite' or 'duckdb', got {params['engine']!r}")
     if pool is None:
@@ -309,6 +315,7 @@ def sql(
     max_rows: int = DEFAULT_MAX_ROWS,
     max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
     float_tol: float = DEFAULT_FLOAT_TOL,
+    column_order: ColumnOrder = "position",
 ) -> list[Score]:
     """Execution accuracy: 1 when the predicted query returns the reference query's result.
 
@@ -316,8 +323,10 @@ def sql(
     the whole completion; exactly one read-only query runs. The reference is
     the sample's ``reference`` (SQL text). Results are compared as multisets of
     rows, or as sequences when the reference has a top-level ``ORDER BY``;
-    column names are ignored, column count and order matter, numbers compare by
-    value with ``float_tol``, NULL matches NULL (see `compare_results`).
+    column names are ignored, column count matters, and column order matters
+    unless ``column_order="ignore"`` (then columns match as value vectors, as
+    Spider's evaluators do); numbers compare by value with ``float_tol``, NULL
+    matches NULL (see `compare_results`).
 
     Each sample is scored in a worker process of the runtime's pool; inside it
     every query has the ``timeout`` deadline (exceeded: 0), and the worker is
@@ -335,6 +344,8 @@ def sql(
         max_rows: Row cap of each query.
         max_memory_mb: Memory cap of each query in MiB.
         float_tol: Tolerance between numbers when a float is involved.
+        column_order: ``position`` (default: ``SELECT a, b`` differs from
+            ``SELECT b, a``) or ``ignore`` (the same columns in any order).
 
     Returns:
         1.0 or 0.0 with the reason (a failing, refused, too slow or too large
@@ -351,6 +362,7 @@ def sql(
         max_rows=max_rows,
         max_memory_mb=max_memory_mb,
         float_tol=float_tol,
+        column_order=column_order,
     )
     return _dispatch("match", samples, pool, params)
 

@@ -6,8 +6,8 @@ import datetime
 import decimal
 import math
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
 
 Row = tuple[Any, ...]
 
@@ -72,6 +72,15 @@ def _normalised(rows: Sequence[Row]) -> list[Row]:
     return [tuple(_number(v) for v in row) for row in rows]
 
 
+ColumnOrder = Literal["position", "ignore"]
+
+MAX_COLUMN_ARRANGEMENTS = 1_000
+"""With ``column_order="ignore"``, the most column arrangements tried. Only
+columns holding the same values can be swapped, and identical columns count
+once, so real results need one or two; past this the result scores 0 with the
+reason (a wide result whose columns all hold the same values in other rows)."""
+
+
 def compare_results(
     predicted: Sequence[Row],
     reference: Sequence[Row],
@@ -80,12 +89,17 @@ def compare_results(
     float_tol: float = DEFAULT_FLOAT_TOL,
     predicted_columns: int | None = None,
     reference_columns: int | None = None,
+    column_order: ColumnOrder = "position",
 ) -> tuple[bool, str]:
     """Whether two results are the same, and if not, the first reason found.
 
     Semantics:
-        * Column names and aliases are ignored; the number and the order of
-          columns matter (values are compared position by position).
+        * Column names and aliases are ignored; the number of columns matters.
+          With ``column_order="position"`` (default) their order matters too
+          (values are compared position by position). With ``"ignore"`` the
+          results are equal when some arrangement of the predicted columns
+          makes them equal: columns match as value vectors (a column is all its
+          values, row by row), never by name.
         * Unordered (``ordered=False``): the results are equal as multisets of
           rows, so duplicates count (a missing ``DISTINCT`` is a difference)
           and row order does not. Ordered: the row sequences are equal.
@@ -101,8 +115,75 @@ def compare_results(
         >>> compare_results([(1, 2.0)], [(1, 2)], ordered=False)
         (True, '')
     """
+    if column_order not in ("position", "ignore"):
+        raise ValueError(f"column_order must be 'position' or 'ignore', got {column_order!r}")
     if predicted_columns is not None and reference_columns is not None and predicted_columns != reference_columns:
         return False, f"{predicted_columns} columns, expected {reference_columns}"
+    same, why = _compare_positional(predicted, reference, ordered, float_tol)
+    if same or column_order == "position" or len(predicted) != len(reference) or not predicted:
+        return same, why
+    width = len(predicted[0])
+    if any(len(row) != width for row in predicted) or any(len(row) != width for row in reference):
+        return same, why
+    tried = 0
+    for arrangement in _column_arrangements(_normalised(predicted), _normalised(reference), width, float_tol):
+        tried += 1
+        if tried > MAX_COLUMN_ARRANGEMENTS:
+            return False, f"more than {MAX_COLUMN_ARRANGEMENTS} column arrangements to try"
+        moved = [tuple(row[i] for i in arrangement) for row in predicted]
+        if _compare_positional(moved, reference, ordered, float_tol)[0]:
+            return True, ""
+    return False, why + " (in every arrangement of the columns)"
+
+
+def _column_arrangements(pred: list[Row], ref: list[Row], width: int, tol: float) -> Iterator[tuple[int, ...]]:
+    """Orders of the predicted columns under which each one holds the values of its reference column.
+
+    A predicted column can stand for a reference column only when their sorted
+    values match (a necessary condition); of several identical predicted
+    columns only the first is tried, since swapping them changes nothing.
+    """
+
+    pred_sorted = [sorted((row[i] for row in pred), key=_rank_key) for i in range(width)]
+    ref_sorted = [sorted((row[j] for row in ref), key=_rank_key) for j in range(width)]
+
+    def holds_same_values(i: int, j: int) -> bool:
+        return all(_cells_equal(a, b, tol) for a, b in zip(pred_sorted[i], ref_sorted[j], strict=True))
+
+    def vector(i: int) -> Any:
+        column = tuple(row[i] for row in pred)
+        try:
+            hash(column)
+        except TypeError:  # DuckDB lists and structs: compare such columns one by one
+            return ("column", i)
+        return column
+
+    vectors = [vector(i) for i in range(width)]
+    fits = [[i for i in range(width) if holds_same_values(i, j)] for j in range(width)]
+    chosen: list[int] = []
+    used: set[int] = set()
+
+    def extend(j: int) -> Iterator[tuple[int, ...]]:
+        if j == width:
+            yield tuple(chosen)
+            return
+        seen: set[tuple[Any, ...]] = set()
+        for i in fits[j]:
+            if i in used or vectors[i] in seen:
+                continue
+            seen.add(vectors[i])
+            used.add(i)
+            chosen.append(i)
+            yield from extend(j + 1)
+            chosen.pop()
+            used.discard(i)
+
+    yield from extend(0)
+
+
+def _compare_positional(
+    predicted: Sequence[Row], reference: Sequence[Row], ordered: bool, float_tol: float
+) -> tuple[bool, str]:
     if len(predicted) != len(reference):
         return False, f"{len(predicted)} rows, expected {len(reference)}"
     if not predicted:

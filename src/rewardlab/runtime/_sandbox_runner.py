@@ -10,7 +10,8 @@ one frame per line:
 - ``{"compile_error": "..."}``: the candidate code does not compile; nothing ran.
 - ``{"load_error": "..."}``: running the candidate module raised.
 - ``{"i": k, "value": <encoded>}``: call ``k`` returned this plain-data value.
-- ``{"i": k, "error": "..."}``: call ``k`` raised, or returned something that is not plain data.
+- ``{"i": k, "error": "..."}``: call ``k`` raised, or returned something that is not plain data
+  (standard-library containers count as the plain data they hold; see `_stdlib_container_data`).
 - ``{"i": k, "passed": true}``: trusted-test ``k`` ran to the end (``"error"`` when it did not).
 - ``{"i": k, "stdout": "...", "exit": n, "stderr": "...", "timeout": bool, "output_limit": bool}``:
   the program's run on stdin case ``k``.
@@ -41,6 +42,7 @@ sandbox.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import resource
@@ -282,7 +284,49 @@ def _encode(value, depth=0, budget=None, _type=type, _len=len, _repr=repr):
         return {"$bytes": value.hex()}
     if kind is complex:
         return {"$complex": [_encode(value.real, depth + 1, budget), _encode(value.imag, depth + 1, budget)]}
-    raise TypeError(f"returned a {kind.__name__!s} object, which is not plain data")
+    held = _stdlib_container_data(value, kind)
+    if held is None:
+        raise TypeError(f"returned a {kind.__name__!s} object, which is not plain data")
+    tag, data = held
+    encoded = _encode(data, depth, budget)
+    return encoded if tag is None else {tag: encoded}
+
+
+# -- standard-library containers ---------------------------------------------------
+# The standard library's dict and list subclasses, deques and named tuples hold
+# plain data; Python compares them with plain data by that data (a Counter equals
+# the dict it holds, a named tuple the tuple). They are encoded as that data, read
+# from the builtin storage (dict.items, tuple.__iter__), so no method of the
+# value runs and their __eq__ is never consulted. A deque keeps its own tag: it
+# never equals a list in Python, and decoding it as a deque keeps that. Exact
+# classes only: a subclass of Counter, or a named tuple class that defines its
+# own comparison, is not standard-library data and stays refused.
+_DICT_CONTAINERS = (collections.Counter, collections.defaultdict, collections.OrderedDict)
+_WRAPPERS = (collections.UserDict, collections.UserList, collections.UserString)
+_COMPARISON_METHODS = frozenset(("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__"))
+
+
+def _is_named_tuple_class(kind):
+    attributes = kind.__dict__
+    return (
+        kind.__bases__ == (tuple,)
+        and type(attributes.get("_fields")) is tuple
+        and not _COMPARISON_METHODS.intersection(attributes.keys())
+    )
+
+
+def _stdlib_container_data(value, kind):
+    """``(tag, plain data)`` for a standard-library container, ``None`` for anything else."""
+    # identity, not `in`: a metaclass can make a class compare equal to Counter
+    if any(kind is known for known in _DICT_CONTAINERS):
+        return None, dict(dict.items(value))
+    if kind is collections.deque:
+        return "$deque", list(collections.deque.__iter__(value))
+    if any(kind is known for known in _WRAPPERS):
+        return None, value.data  # encoded by the same rules, so only plain data passes
+    if issubclass(kind, tuple) and _is_named_tuple_class(kind):
+        return None, tuple(tuple.__iter__(value))
+    return None
 
 
 def _describe(exc: BaseException) -> str:
@@ -324,13 +368,14 @@ def _child(job: dict, out: int) -> None:
         return
     mode = job["mode"]
     entry = job.get("entry_point")
-    env = dict(ns)
     if job.get("setup"):
+        # In the candidate's own module, as the reference harnesses run code, setup and tests as one program.
         try:
-            exec(compile(job["setup"], "<setup>", "exec"), env)
+            exec(compile(job["setup"], "<setup>", "exec"), ns)
         except BaseException as exc:
             _frame(out, {"load_error": "test setup failed: " + _describe(exc)})
             return
+    env = dict(ns)
     if entry:
         if entry not in ns:
             _frame(out, {"load_error": f"NameError: the code defines no {entry!r}"})
