@@ -223,7 +223,7 @@ def _hidden_paths() -> list[str]:
     and the distribution's own (``/usr/lib/python3/dist-packages``), which the
     read-only ``/usr`` would otherwise show.
     """
-    paths = set()
+    paths: set[str] = set()
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
         found = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
         paths.update(found[key] for key in ("purelib", "platlib"))
@@ -881,7 +881,7 @@ def get_backend(name: str = "auto") -> SandboxBackend:
         SandboxUnavailable: the named backend (or, for ``auto``, every backend) cannot run.
     """
     if name == "auto":
-        reasons = []
+        reasons: list[str] = []
         for cls in BACKENDS.values():
             reason = cls.unavailable_reason()
             if reason is None:

@@ -193,14 +193,12 @@ def _install_seccomp() -> None:
     ctypes, libc = _libc()
     program = _seccomp_program()
     buffer = ctypes.create_string_buffer(program)
-
-    class Prog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    fprog = Prog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    # struct sock_fprog { unsigned short len; struct sock_filter *filter; }: the pointer sits at offset 8.
+    fprog = struct.pack("=HxxxxxxQ", len(program) // 8, ctypes.addressof(buffer))
+    fprog_buffer = ctypes.create_string_buffer(fprog)
     if not _prctl(_PR_SET_NO_NEW_PRIVS, 1):
         raise OSError("prctl(PR_SET_NO_NEW_PRIVS) failed")
-    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, fprog_buffer, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
 
 
