@@ -123,6 +123,8 @@ class _HostMemoryWatch:
     """Peak host memory held by this process's sandboxes: their processes' PSS plus new shared memory."""
 
     def __init__(self) -> None:
+        # Processes this test process already had (reused workers of earlier tests, pools) are not ours.
+        self.existing = set(_descendants(os.getpid()))
         self.base = _shmem_mib()
         self.peak = 0.0
         self._stop = threading.Event()
@@ -130,7 +132,8 @@ class _HostMemoryWatch:
 
     def _watch(self) -> None:
         while not self._stop.is_set():
-            held = _pss_mib(_descendants(os.getpid())) + max(0.0, _shmem_mib() - self.base)
+            fresh = [pid for pid in _descendants(os.getpid()) if pid not in self.existing]
+            held = _pss_mib(fresh) + max(0.0, _shmem_mib() - self.base)
             self.peak = max(self.peak, held)
             time.sleep(0.05)
 

@@ -669,27 +669,31 @@ def _pids() -> list[int]:
 _SEPARATE_ZYGOTE_UID = False  # set when the zygote keeps uid 0: no signal from here can reach it
 
 
-def _kill_others(zygote: Zygote | None) -> None:
-    """Kill every process of the sandbox but the runner, the zygote and the namespace's init."""
-    if _SEPARATE_ZYGOTE_UID:
-        # One signal reaches every process of the sandbox uid (never the zygote, which is uid 0).
-        # A killed process runs no more code; the zygote's exit report says when the candidate is gone.
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except OSError:
-            pass
-        _reap()
-        return
+def _kill_others(zygote: Zygote | None, settle: bool = False) -> None:
+    """Kill every process of the sandbox but the runner, the zygote and the namespace's init.
+
+    With ``settle``, return only when they are gone (before the next job may start).
+    """
     spare = {os.getpid(), 1} | ({zygote.pid} if zygote else set())
-    # Same uid as the zygote: kill by name, again until nothing is left (a fork bomb forks back).
-    for _ in range(1000):
-        for pid in _pids():
-            if pid not in spare:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        _reap()
+    for _ in range(2000):
+        if _SEPARATE_ZYGOTE_UID:
+            # One signal reaches every process of the sandbox uid, never the zygote (uid 0).
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+            _reap()
+            if not settle:
+                return  # a killed process runs no more code; the zygote reports the candidate's end
+        else:
+            # Same uid as the zygote: kill by name, again until nothing is left (a fork bomb forks back).
+            for pid in _pids():
+                if pid not in spare:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+            _reap()
         if not [pid for pid in _pids() if pid not in spare]:
             return
         time.sleep(0.001)
@@ -859,7 +863,7 @@ def _remove_ipc() -> None:
 
 def _reset(workdir: str, zygote: Zygote) -> None:
     """Leave nothing of one job for the next: processes, files, IPC objects."""
-    _kill_others(zygote)
+    _kill_others(zygote, settle=True)
     for directory in (workdir, "/tmp"):
         _wipe(directory)
     _remove_ipc()
