@@ -180,9 +180,8 @@ def gsm8k_bon(limit: int) -> list[BenchRecord]:
 
 
 def throughput(items: int, repeat: int = 3) -> None:
-    from rewardlab.audit._scoring import ScoreRunner
     from rewardlab.bench._run import candidate_samples, items_from_values
-    from rewardlab.runtime._pool import default_pool
+    from rewardlab.runtime import Runner
 
     records = gsm8k_bon(items)
     reward = rewardlab.load("math")
@@ -203,7 +202,8 @@ def throughput(items: int, repeat: int = 3) -> None:
         return compute("bon", loop_items)["score"]
 
     def batched_scoring() -> float:
-        with ScoreRunner(reward, pool=default_pool(), in_process=True) as runner:
+        # the reward's own pool, warm from the per-item loop, as that loop and run_bench use it
+        with Runner(reward, open_pools=False, close_reward=False) as runner:
             scores = runner.score(candidate_samples(records))
         values = [s.value for s in scores]
         return compute("bon", items_from_values(records, values))["score"]

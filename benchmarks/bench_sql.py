@@ -163,7 +163,7 @@ def main() -> None:
         print("| workload | scorer | pairs/s | vs naive | naive 1 where rewardlab 0 | naive 0 where rewardlab 1 |")
         print("|---|---|---|---|---|---|")
         with WorkerPool(workers=args.workers) as pool:
-            pool.map(abs, [(-1,)] * args.workers, warm=("rewardlab.rewards._sql",))  # start workers outside timing
+            pool.map(abs, [(-1,)] * args.workers, warm=("rewardlab.rewards.sql._sql",))  # start workers outside timing
             for workload, group in (("distinct", 1), ("grouped (8 per reference)", 8)):
                 best = {"naive": math.inf, "inline": math.inf, "pool": math.inf}
                 for rep in range(args.repeat):  # interleaved; best of the repetitions (the machine is shared)

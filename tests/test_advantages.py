@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewardlab.compose import DEFAULT_EPS, bnpo_beta_parameters, group_advantages
+from rewardlab.advantages import DEFAULT_EPS, bnpo_beta_parameters, group_advantages
 
 
 def std1(values: list[float]) -> float:

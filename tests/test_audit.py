@@ -308,9 +308,9 @@ def test_code_probes_run_against_the_real_code_reward() -> None:
 
 
 def test_a_hanging_reward_cannot_hang_the_audit(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rewardlab.audit._scoring as scoring
+    import rewardlab.runtime._runner as runner
 
-    monkeypatch.setattr(scoring, "CHUNK_DEADLINE_S", 2.0)
+    monkeypatch.setattr(runner, "BATCH_DEADLINE_S", 2.0)
     rows = [{"prompt": "p", "reference": "1", "completion": "SLEEP"}, {"prompt": "p", "reference": "2"}]
     started = time.monotonic()
     report = audit(rewardlab.load("audit_test_sleepy"), rows, probes=["empty"], workers=1)

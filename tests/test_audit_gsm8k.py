@@ -109,7 +109,7 @@ def test_math_passes_every_probe_on_latex_references(tmp_path: Path) -> None:
     # one reference is itself malformed (an unclosed box); a spray ending in it may still pass
     assert all(rate <= 0.01 for rate in rates.values()), rates
     # ... and that one reference abstains ("reference is malformed"): the audit's gold check shows it
-    from rewardlab.rewards._answer import malformed_reason
+    from rewardlab.rewards.math._answer import malformed_reason
 
     malformed = [gold for gold in seen if malformed_reason(gold)]
     assert report.document["gold"]["failures"] == len(malformed) == 1

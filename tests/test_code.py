@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rewardlab
-from rewardlab.rewards._code import difficulty_weights
-from rewardlab.rewards._code_tests import (
+from rewardlab.rewards.code._code import difficulty_weights
+from rewardlab.rewards.code._code_tests import (
     CallCheck,
     TrustedTest,
     decode_value,

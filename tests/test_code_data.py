@@ -18,8 +18,8 @@ import pytest
 
 import rewardlab
 from rewardlab._types import Sample
-from rewardlab.rewards import _code_tests
-from rewardlab.rewards._code_tests import suite_for
+from rewardlab.rewards.code import _code_tests
+from rewardlab.rewards.code._code_tests import suite_for
 from rewardlab.runtime import available_backends
 
 STRICT = os.environ.get("REWARDLAB_STRICT_TESTS") == "1"

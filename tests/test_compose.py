@@ -370,9 +370,9 @@ def test_exported_names() -> None:
 
     assert sorted(compose.__all__) == sorted(
         [
-            "DEFAULT_EPS", "ESTIMATORS", "AdvantageSummary", "CompositeReward", "SpecError", "SpecProblem", "Term",
-            "advantages_file", "affine", "bnpo_beta_parameters", "build_spec", "check_spec", "clip", "gate",
-            "gated_accumulation", "group_advantages", "length_correlation", "length_penalty", "load_spec_file", "lsc",
+            "CompositeReward", "SpecError", "SpecProblem", "Term",
+            "affine", "build_spec", "check_spec", "clip", "gate",
+            "gated_accumulation", "length_correlation", "length_penalty", "load_spec_file", "lsc",
             "lsc_and", "maximum", "mean", "minimum", "pairwise_win_rate", "par", "product", "route",
             "running_normalize", "weighted_sum",
         ]

@@ -19,6 +19,8 @@ from rewardlab import Reward, RewardNotFound, RewardParamError, Sample, Score, S
 def test_exported_names_are_exactly_the_public_api() -> None:
     assert sorted(rewardlab.__all__) == sorted(
         [
+            "CallResult",
+            "Executor",
             "FieldMap",
             "Reward",
             "RewardNotFound",
@@ -26,6 +28,7 @@ def test_exported_names_are_exactly_the_public_api() -> None:
             "Sample",
             "SampleError",
             "Score",
+            "Signature",
             "Status",
             "__version__",
             "list_rewards",

@@ -11,6 +11,7 @@ PACKAGES = [
     "rewardlab.rewards",
     "rewardlab.runtime",
     "rewardlab.compose",
+    "rewardlab.advantages",
     "rewardlab.audit",
     "rewardlab.integrations",
 ]

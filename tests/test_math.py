@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import rewardlab
 from rewardlab import Sample, Status
-from rewardlab.rewards._answer import extract_final_answer
+from rewardlab.rewards.math._answer import extract_final_answer
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "math_cases.jsonl").read_text().splitlines()]
 
@@ -112,7 +112,7 @@ def test_pathological_inputs_finish_within_the_deadline(context: str, pool) -> N
 
 
 def test_caps_are_named_constants() -> None:
-    from rewardlab.rewards import _answer, _math
+    from rewardlab.rewards.math import _answer, _math
 
     for name in ("MAX_COMPLETION_CHARS", "MAX_ANSWER_CHARS", "MAX_ANSWER_NESTING", "SHORT_COMPLETION_CHARS"):
         assert isinstance(getattr(_answer, name), int)
@@ -193,7 +193,7 @@ plain_numbers = st.one_of(
 def test_plain_number_fast_path_agrees_with_math_verify(a: str, b: str) -> None:
     from math_verify import parse, verify
 
-    from rewardlab.rewards._math import _plain_number_verdict
+    from rewardlab.rewards.math._math import _plain_number_verdict
 
     quick = _plain_number_verdict(a, b, 6)
     if quick is None:
@@ -206,7 +206,7 @@ def test_plain_number_fast_path_agrees_with_math_verify(a: str, b: str) -> None:
 def test_plain_number_fast_path_equal_forms(d, zeros: int) -> None:
     from math_verify import parse, verify
 
-    from rewardlab.rewards._math import _plain_number_verdict
+    from rewardlab.rewards.math._math import _plain_number_verdict
 
     a = format(d, "f")
     b = a + "0" * zeros if "." in a else a

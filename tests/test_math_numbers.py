@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import rewardlab
 from rewardlab import Sample, Status
-from rewardlab.rewards._answer import malformed_reason, read_mixed_number
+from rewardlab.rewards.math._answer import malformed_reason, read_mixed_number
 
 
 @st.composite

@@ -17,7 +17,7 @@ import pytest
 
 import rewardlab
 from rewardlab import Sample, Status
-from rewardlab.rewards._sql_engine import QueryLimits, run_query
+from rewardlab.rewards.sql._sql_engine import QueryLimits, run_query
 from rewardlab.runtime import WorkerPool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -401,7 +401,7 @@ def test_database_by_id_under_root(tmp_path: Path) -> None:
 
 def test_reference_runs_once_per_group(db: Path, tmp_path: Path) -> None:
     # A group of completions for one prompt shares the reference: it is executed once.
-    from rewardlab.rewards import _sql
+    from rewardlab.rewards.sql import _sql
 
     path = build_db(tmp_path / "group.sqlite")
     calls = []

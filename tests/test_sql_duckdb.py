@@ -11,7 +11,7 @@ import pytest
 
 import rewardlab
 from rewardlab import Sample, Status
-from rewardlab.rewards._sql_engine import QueryLimits, run_query
+from rewardlab.rewards.sql._sql_engine import QueryLimits, run_query
 
 duckdb = pytest.importorskip("duckdb", reason="the duckdb extra is not installed")
 

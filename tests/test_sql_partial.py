@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 import rewardlab
 from rewardlab import Sample, Status
-from rewardlab.rewards._sql_compare import compare_results, partial_match
-from rewardlab.rewards._sql_static import extract_query, has_top_level_order_by, query_tokens
+from rewardlab.rewards.sql._sql_compare import compare_results, partial_match
+from rewardlab.rewards.sql._sql_static import extract_query, has_top_level_order_by, query_tokens
 
 
 @pytest.fixture(scope="module")

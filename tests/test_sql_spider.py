@@ -15,7 +15,7 @@ import pytest
 
 import rewardlab
 from rewardlab import Status
-from rewardlab.rewards._sql_compare import MAX_COLUMN_ARRANGEMENTS, compare_results
+from rewardlab.rewards.sql._sql_compare import MAX_COLUMN_ARRANGEMENTS, compare_results
 
 DATA = Path(__file__).parent / "data"
 CASES = [json.loads(line) for line in (DATA / "sql_spider_cases.jsonl").read_text().splitlines() if line.strip()]

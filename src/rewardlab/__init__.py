@@ -8,12 +8,17 @@ trainer. The public contract is three names::
     scores = await reward.ascore(samples)      # the same, without blocking an event loop
 """
 
-from rewardlab._registry import RewardNotFound, list_rewards, load, register
+from rewardlab._executor import CallResult, Executor
+from rewardlab._load import load
+from rewardlab._registry import RewardNotFound, list_rewards, register
 from rewardlab._reward import Reward, RewardParamError, reward
+from rewardlab._signature import Signature
 from rewardlab._types import FieldMap, Sample, SampleError, Score, Status
 from rewardlab._version import __version__
 
 __all__ = [
+    "CallResult",
+    "Executor",
     "FieldMap",
     "Reward",
     "RewardNotFound",
@@ -21,6 +26,7 @@ __all__ = [
     "Sample",
     "SampleError",
     "Score",
+    "Signature",
     "Status",
     "__version__",
     "list_rewards",

@@ -7,11 +7,11 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardlab._executor import CallResult
 from rewardlab._io import (
     BadRowLog,
     DataError,
@@ -25,18 +25,9 @@ from rewardlab._io import (
     iter_raw_rows,
     parse_row,
 )
-from rewardlab._reward import FunctionReward, Reward
+from rewardlab._reward import Reward
 from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample, SampleError, Status
-
-INLINE_CHUNK_ROWS = 2048
-"""Rows per batch for cheap rewards: large enough to amortise per-batch costs."""
-
-ISOLATED_CHUNK_ROWS = 128
-"""Rows per batch for rewards that run in worker processes: small enough that a
-slow sample does not leave the other workers idle for long."""
-
-CHUNK_DEADLINE_S = 600.0
-"""Deadline of one batch of a cheap reward scored in a worker (``--workers`` > 1)."""
+from rewardlab.runtime._runner import Progress, Runner
 
 
 @dataclass
@@ -225,28 +216,17 @@ def _check_resumable(writer: RowWriter, reward: Reward, output_field: str) -> No
 
 
 class _Progress:
-    def __init__(self, path: str, enabled: bool) -> None:
-        self.bar: Any = None
-        if not enabled:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    """The runner's bar, counted in rows, or in bytes when the row count is not known ahead."""
 
-        total, self.unit = count_rows_hint(path)
-        columns = [TextColumn("scoring"), BarColumn(), TimeRemainingColumn()]
-        if self.unit == "rows":
-            columns.insert(2, MofNCompleteColumn())
-        self.bar = Progress(*columns, transient=False, console=None)
-        self.task = self.bar.add_task("score", total=total)
-        self.bar.start()
+    def __init__(self, path: str, enabled: bool) -> None:
+        total, self.unit = count_rows_hint(path) if enabled else (None, "rows")
+        self.bar = Progress(total, "scoring", enabled=enabled, unit=self.unit)
 
     def advance(self, raws: list[RawRow]) -> None:
-        if self.bar is not None:
-            amount = len(raws) if self.unit == "rows" else sum(r.size for r in raws)
-            self.bar.advance(self.task, amount)
+        self.bar.advance(len(raws) if self.unit == "rows" else sum(r.size for r in raws))
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        self.bar.close()
 
 
 def score_file(
@@ -280,8 +260,6 @@ def score_file(
         DataError: a malformed row (unless ``skip_bad_rows``); every row before
             it has been written, and ``resume=True`` continues after a fix.
     """
-    from rewardlab.runtime import WorkerPool
-
     path = str(input_path)
     file_format(path)
     if not Path(path).exists():
@@ -296,13 +274,14 @@ def score_file(
     show = sys.stderr.isatty() if progress is None else progress
     bar = _Progress(path, show)
     encode = writer.format == "jsonl"
-    isolated = reward.isolated
-    size = chunk_rows or (ISOLATED_CHUNK_ROWS * max(1, workers) if isolated else INLINE_CHUNK_ROWS)
-    # No --timeout: the pool's default applies (an isolated reward's own timeout still wins per call).
-    pool = (WorkerPool(workers, timeout=timeout) if timeout else WorkerPool(workers)) if isolated else None
-    if pool is not None:
-        pool.start(warm=reward.worker_modules)  # worker start-up overlaps reading the first batch
-    chunk_pool = WorkerPool(workers, timeout=CHUNK_DEADLINE_S) if workers > 1 and not isolated else None
+    runner = Runner(
+        reward,
+        workers=workers,
+        timeout=timeout,  # no --timeout: the pool's default (a process reward's own timeout still wins per call)
+        ship=workers > 1,
+        batch_size=chunk_rows,
+    )
+    size = chunk_rows or runner.batch_size
     rows = _skip_done(
         itertools.islice(iter_raw_rows(path), limit),
         path,
@@ -330,35 +309,27 @@ def score_file(
     try:
         skip_bad = bool(bad_log)
         batches = _chunks(rows, size, grouping)
-        if chunk_pool is not None:
-            # cheap reward, several workers: each batch is parsed, scored and serialised in a worker
-            def in_worker(raws: list[RawRow]) -> _ChunkResult:
-                outcome = chunk_pool.call(process_chunk, reward, raws, path, fields, output_field, encode, skip_bad)
-                if outcome.status is Status.OK:
-                    return outcome.value
-                return _failed_chunk(raws, outcome, reward, path, fields, output_field, encode, skip_bad)
 
-            stop = _run_pipelined(batches, in_worker, consume, threads=chunk_pool.size, window=2 * chunk_pool.size)
-        elif pool is not None and isinstance(reward, FunctionReward):
-            # isolated (stateless) reward: while one batch waits on the workers, the next is prepared
-            def with_pool(raws: list[RawRow]) -> _ChunkResult:
-                return process_chunk(reward, raws, path, fields, output_field, encode, skip_bad, pool)
+        def failed(raws: list[RawRow], outcome: CallResult) -> _ChunkResult:
+            return _failed_chunk(raws, outcome, reward, path, fields, output_field, encode, skip_bad)
 
-            stop = _run_pipelined(batches, with_pool, consume, threads=2, window=2)
-        else:
-            for raws in batches:
-                stop = consume(raws, process_chunk(reward, raws, path, fields, output_field, encode, skip_bad, pool))
+        results = runner.run_batches(
+            batches, process_chunk, (path, fields, output_field, encode, skip_bad), on_failure=failed
+        )
+        try:
+            for raws, result in results:
+                stop = consume(raws, result)
                 if stop is not None:
                     break
+        finally:
+            results.close()
         finished = stop is None
     finally:
         bar.close()
         writer.close(finished=finished)
         if bad_log is not None:
             bad_log.close()
-        for p in (pool, chunk_pool):
-            if p is not None:
-                p.close()
+        runner.close()
     summary.seconds = time.monotonic() - started
     if stop is not None:
         raise stop
@@ -399,32 +370,6 @@ def _failed_chunk(
         failed.rows.append(dumps_row(row) if encode else row)
         failed.statuses[status.value] += 1
     return failed
-
-
-def _run_pipelined(
-    batches: Iterator[list[RawRow]],
-    run_batch: Callable[[list[RawRow]], _ChunkResult],
-    consume: Callable[[list[RawRow], _ChunkResult], DataError | None],
-    *,
-    threads: int,
-    window: int,
-) -> DataError | None:
-    """Run ``run_batch`` on a bounded number of batches at once; consume results in input order."""
-    in_flight: list[tuple[list[RawRow], Future[_ChunkResult]]] = []
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rewardlab-score") as pool:
-        for raws in batches:
-            in_flight.append((raws, pool.submit(run_batch, raws)))
-            if len(in_flight) >= window:
-                done, future = in_flight.pop(0)
-                stop = consume(done, future.result())
-                if stop is not None:
-                    return stop
-        while in_flight:
-            done, future = in_flight.pop(0)
-            stop = consume(done, future.result())
-            if stop is not None:
-                return stop
-    return None
 
 
 __all__ = ["JobSummary", "process_chunk", "score_file"]

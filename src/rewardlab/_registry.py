@@ -1,204 +1,216 @@
-"""Where rewards are found by name: built-ins, decorated functions, entry points."""
+"""Registries: named things (rewards, probes, gold-answer writers) found by name, built-in or third-party alike.
+
+A `Registry` holds what was registered in this process and knows one
+entry-point group. Entries of that group are loaded on demand, one name at a
+time: rewardlab's own rewards are entry points of the rewardlab package (see
+``pyproject.toml``), found exactly like a third-party package's, so
+``import rewardlab`` stays cheap and sympy loads only when ``math`` is asked for.
+An entry point names a module (importing it registers what it defines) or an
+object (registered as it is).
+
+This module is the bottom of the package: it knows nothing about rewards.
+"""
 
 from __future__ import annotations
 
 import difflib
-import importlib
-import json
 import threading
-from collections.abc import Mapping
-from importlib.metadata import entry_points
+import types
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from rewardlab._reward import FunctionReward, Reward, RewardParamError, coerce_param
+T = TypeVar("T")
 
-ENTRY_POINT_GROUP = "rewardlab.rewards"
-"""Third-party packages add rewards by naming a module or a `Reward` object under this group."""
-
-# Built-in rewards are imported on first use, so `import rewardlab` stays cheap
-# and heavy verifiers (sympy, sqlglot) load only when asked for.
-_BUILTIN_MODULES: dict[str, str] = {
-    "exact_match": "rewardlab.rewards._text",
-    "contains": "rewardlab.rewards._text",
-    "length": "rewardlab.rewards._text",
-    "repetition": "rewardlab.rewards._text",
-    "format": "rewardlab.rewards._format",
-    "overlong": "rewardlab.rewards._format",
-    "code": "rewardlab.rewards._code",
-    "compose": "rewardlab.compose._spec",
-    "sql": "rewardlab.rewards._sql",
-    "sql_partial_match": "rewardlab.rewards._sql",
-    "sql_syntax": "rewardlab.rewards._sql",
-    "sql_schema_link": "rewardlab.rewards._sql",
-    "sql_ngram": "rewardlab.rewards._sql",
-    "math": "rewardlab.rewards._math",
-}
-
-_REGISTRY: dict[str, Reward] = {}
-_LOCK = threading.RLock()
-_ENTRY_POINTS_LOADED = False
 SPEC_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
+"""File suffixes `rewardlab.load` reads as spec files rather than names."""
+
+REWARD_GROUP = "rewardlab.rewards"
+"""Entry-point group of rewards (rewardlab's own built-ins included)."""
 
 
-class RewardNotFound(KeyError):
-    """No reward is registered under this name."""
+class NotRegistered(KeyError):
+    """No entry of a registry has this name."""
 
     def __str__(self) -> str:
         return str(self.args[0])
 
 
-def register(reward: Reward, *, replace: bool = False) -> Reward:
+class RewardNotFound(NotRegistered):
+    """No reward is registered under this name."""
+
+
+_OWN: dict[str, list[EntryPoint]] = {}
+
+
+def _own_entry_points(group: str) -> list[EntryPoint]:
+    """The entry points rewardlab's own distribution declares in ``group`` (its built-ins)."""
+    if group not in _OWN:
+        try:
+            declared = list(distribution("rewardlab").entry_points)
+        except PackageNotFoundError:  # a source tree that was never installed: its pyproject.toml says the same
+            declared = _source_tree_entry_points()
+        _OWN[group] = [ep for ep in declared if ep.group == group]
+    return _OWN[group]
+
+
+def _source_tree_entry_points() -> list[EntryPoint]:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    groups = tomllib.loads(pyproject.read_text()).get("project", {}).get("entry-points", {})
+    return [EntryPoint(name, value, group) for group, entries in groups.items() for name, value in entries.items()]
+
+
+def _origin(item: Any) -> Any:
+    """What identifies where an entry was defined (a module imported twice registers the same origin)."""
+    origin = getattr(item, "origin", None)
+    return origin() if callable(origin) else origin
+
+
+class Registry(Generic[T]):
+    """Names to objects of one kind, filled by ``register`` calls and by an entry-point group.
+
+    Args:
+        kind: What the entries are, for messages (``"reward"``).
+        group: Entry-point group searched for names not registered yet.
+        accepts: Whether an object loaded from an entry point is an entry (else it is ignored).
+        not_found: Exception type raised by `get` for an unknown name.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        group: str,
+        *,
+        accepts: Callable[[Any], bool],
+        not_found: type[NotRegistered] = NotRegistered,
+    ) -> None:
+        self.kind = kind
+        self.group = group
+        self.accepts = accepts
+        self.not_found = not_found
+        self._items: dict[str, T] = {}
+        self._lock = threading.RLock()
+        self._loaded_all = False
+        self._all_entry_points: list[EntryPoint] | None = None
+
+    def register(self, name: str, item: T, *, replace: bool = False) -> T:
+        """Add ``item`` as ``name``; the same origin again (a re-imported module) replaces it, another is refused."""
+        with self._lock:
+            existing = self._items.get(name)
+            if existing is not None and existing is not item and not replace:
+                same = _origin(existing)
+                if same is None or same != _origin(item):
+                    raise ValueError(f"a different {self.kind} is already registered as {name!r}")
+            self._items[name] = item
+        return item
+
+    def _entry_points(self, name: str | None = None) -> list[EntryPoint]:
+        """Entry points of the group, by name when given: rewardlab's own first (one package's
+        metadata, read in milliseconds), every installed package's only when that finds nothing."""
+        if name is not None:
+            own = [ep for ep in _own_entry_points(self.group) if ep.name == name]
+            if own:
+                return own
+        if self._all_entry_points is None:
+            self._all_entry_points = list(entry_points(group=self.group))
+        return [ep for ep in self._all_entry_points if name is None or ep.name == name]
+
+    def _load_entry(self, ep: EntryPoint) -> None:
+        obj = ep.load()
+        if not isinstance(obj, types.ModuleType) and self.accepts(obj):
+            self.register(getattr(obj, "name", ep.name), obj, replace=True)
+
+    def get(self, name: str) -> T:
+        """The entry called ``name``, loading its entry point if needed.
+
+        Raises:
+            NotRegistered: (the registry's ``not_found`` type) with close names as a hint.
+        """
+        with self._lock:
+            if name in self._items:
+                return self._items[name]
+        for ep in self._entry_points(name):
+            self._load_entry(ep)
+        with self._lock:
+            if name in self._items:
+                return self._items[name]
+        close = difflib.get_close_matches(name, self.names(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise self.not_found(f"no {self.kind} named {name!r}{hint}")
+
+    def names(self) -> list[str]:
+        """Every known name, registered or only declared by an entry point (nothing is imported)."""
+        with self._lock:
+            known = set(self._items)
+        return sorted(known | {ep.name for ep in self._entry_points()})
+
+    def all(self) -> list[T]:
+        """Every entry, in registration order, after loading every entry point of the group."""
+        if not self._loaded_all:
+            for ep in self._entry_points():
+                self._load_entry(ep)
+            self._loaded_all = True
+        return self.items()
+
+    def items(self) -> list[T]:
+        """The entries registered so far, in registration order (no entry point is loaded)."""
+        with self._lock:
+            return list(self._items.values())
+
+    def find(self, name: str) -> T | None:
+        """The entry if it is registered already (no entry point is loaded)."""
+        with self._lock:
+            return self._items.get(name)
+
+
+REWARDS: Registry[Any] = Registry(
+    "reward",
+    REWARD_GROUP,
+    accepts=lambda obj: hasattr(obj, "score") and hasattr(obj, "name"),
+    not_found=RewardNotFound,
+)
+"""Every reward by name (the values are `rewardlab.Reward` objects with default parameters)."""
+
+
+def register(reward: Any, *, replace: bool = False) -> Any:
     """Add a reward to the registry under ``reward.name``.
 
     Registering the same function again (a module imported twice) replaces the
     entry; a different reward under a taken name is refused unless ``replace``.
     """
-    with _LOCK:
-        existing = _REGISTRY.get(reward.name)
-        if existing is not None and not replace and not _same_origin(existing, reward):
-            raise ValueError(f"a different reward is already registered as {reward.name!r}")
-        _REGISTRY[reward.name] = reward
-    return reward
+    return REWARDS.register(reward.name, reward, replace=replace)
 
 
-def _same_origin(a: Reward, b: Reward) -> bool:
-    if isinstance(a, FunctionReward) and isinstance(b, FunctionReward):
-        strip = {"__main__": "", "__mp_main__": ""}
-        return (strip.get(a.fn.__module__, a.fn.__module__), a.fn.__qualname__) == (
-            strip.get(b.fn.__module__, b.fn.__module__),
-            b.fn.__qualname__,
-        )
-    return False
-
-
-def _load_entry_points() -> None:
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        obj = ep.load()
-        if isinstance(obj, Reward):
-            register(obj, replace=True)
-
-
-def lookup(name: str) -> Reward:
+def lookup(name: str) -> Any:
     """The registered reward called ``name`` (with its default parameters)."""
-    with _LOCK:
-        if name in _REGISTRY:
-            return _REGISTRY[name]
-        module = _BUILTIN_MODULES.get(name)
-    if module is not None:
-        importlib.import_module(module)
-    else:
-        _load_entry_points()
-    with _LOCK:
-        if name in _REGISTRY:
-            return _REGISTRY[name]
-    close = difflib.get_close_matches(name, list_names(), n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; `rewardlab list` shows them all"
-    raise RewardNotFound(f"no reward named {name!r}{hint}")
+    try:
+        return REWARDS.get(name)
+    except RewardNotFound as exc:
+        if "did you mean" in str(exc):
+            raise
+        raise RewardNotFound(f"{exc}; `rewardlab list` shows them all") from None
 
 
-def lookup_in_worker(name: str, module: str) -> FunctionReward:
-    """Find a reward inside a worker process, importing its defining module if needed."""
-    with _LOCK:
-        found = _REGISTRY.get(name)
-    if found is None:
-        if module in ("__main__", "__mp_main__"):
-            from rewardlab.runtime._pool import load_parent_main
-
-            load_parent_main()
-        else:
-            importlib.import_module(module)
-        found = lookup(name)
-    if not isinstance(found, FunctionReward):
-        raise TypeError(f"{name!r} is not a function reward")
-    return found
-
-
-def list_names() -> list[str]:
-    with _LOCK:
-        return sorted(set(_REGISTRY) | set(_BUILTIN_MODULES))
-
-
-def list_rewards() -> list[Reward]:
+def list_rewards() -> list[Any]:
     """Every registered reward (built-ins and entry points included), by name."""
-    for module in sorted(set(_BUILTIN_MODULES.values())):
-        importlib.import_module(module)
-    _load_entry_points()
-    with _LOCK:
-        return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+    return sorted(REWARDS.all(), key=lambda r: r.name)
 
 
-def parse_signature(signature: str) -> tuple[str, dict[str, str]]:
-    """Split ``name|key:value|...`` into the name and raw parameter strings (version dropped)."""
-    name, *parts = signature.split("|")
-    params: dict[str, str] = {}
-    for part in parts:
-        key, sep, value = part.partition(":")
-        if not sep:
-            raise RewardParamError(f"signature part {part!r} is not key:value")
-        if key == "version":
-            continue
-        if value.startswith(("{", "[", '"')):
-            try:
-                decoded = json.loads(value)
-                value = decoded if isinstance(decoded, str) else value
-            except json.JSONDecodeError:
-                pass
-        params[key] = value
-    return name.strip(), params
-
-
-def load(name_or_spec: str | Path | Mapping[str, Any] | Reward, /, **params: Any) -> Reward:
-    """Build a reward from a name, a signature, a spec file or a spec mapping.
-
-    Args:
-        name_or_spec: A registered name (``"math"``), a signature as found in an
-            output file (``"exact_match|ignore_case:yes|version:0.1.0"``), a path
-            to a spec file (``.toml``, ``.yaml``, ``.json``), a spec mapping, or
-            a `Reward`.
-        **params: Parameters of the reward; strings are converted to the
-            declared types, so command-line values work as they are.
-
-    Raises:
-        RewardNotFound: no reward has that name.
-        RewardParamError: an unknown parameter or a value of the wrong type.
-
-    Example:
-        >>> import rewardlab
-        >>> r = rewardlab.load("exact_match", ignore_case=True)
-        >>> r.score([{"completion": "Paris", "reference": "paris"}])[0].value
-        1.0
-    """
-    if isinstance(name_or_spec, Reward):
-        return name_or_spec(**params) if params else name_or_spec
-    if isinstance(name_or_spec, Mapping):
-        return _load_mapping(name_or_spec, params, source="<mapping>")
-    text = str(name_or_spec)
-    if isinstance(name_or_spec, Path) or text.lower().endswith(SPEC_SUFFIXES):
-        from rewardlab.compose import load_spec_file
-
-        loaded = load_spec_file(Path(text))
-        return loaded(**params) if params else loaded
-    if "|" in text:
-        name, raw = parse_signature(text)
-        return lookup(name)(**{**raw, **params})
-    base = lookup(text.strip())
-    return base(**params) if params else base
-
-
-def _load_mapping(spec: Mapping[str, Any], params: Mapping[str, Any], *, source: str) -> Reward:
-    if "reward" in spec and set(spec) <= {"reward", "params", "weight", "name"}:
-        merged = {**dict(spec.get("params") or {}), **params}
-        base = lookup(str(spec["reward"]))
-        return base(**merged) if merged else base
-    from rewardlab.compose import build_spec
-
-    built = build_spec(spec, source=source)
-    return built(**params) if params else built
-
-
-__all__ = ["load", "register", "lookup", "list_rewards", "RewardNotFound", "coerce_param"]
+__all__ = [
+    "REWARDS",
+    "REWARD_GROUP",
+    "SPEC_SUFFIXES",
+    "NotRegistered",
+    "Registry",
+    "RewardNotFound",
+    "list_rewards",
+    "lookup",
+    "register",
+]

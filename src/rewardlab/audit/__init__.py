@@ -22,6 +22,9 @@ from rewardlab.audit._probes import (
 )
 from rewardlab.audit._rules import FailRule, RuleError, RuleOutcome
 
+# Registers the probes and gold renderings of the tool-call, text, IFEval, QA and GUI families.
+from rewardlab.audit import _family_probes  # noqa: E402,F401  isort: skip
+
 __all__ = [
     "AUDIT_METRICS",
     "MASTER_KEYS",

@@ -24,9 +24,9 @@ from rewardlab.audit._groups import completion_length, groups_section, signal_se
 from rewardlab.audit._labelled import DEFAULT_BOOTSTRAP, labelled_section
 from rewardlab.audit._probes import Probe, ProbeInput, render_gold, select_probes, wrong_answers
 from rewardlab.audit._rules import FailRule, RuleError, check_rules, parse_rules
-from rewardlab.audit._scoring import ScoreRunner
 from rewardlab.audit._stats import clip_text, is_full_credit
 from rewardlab.runtime._pool import WorkerPool
+from rewardlab.runtime._runner import Runner
 
 SCHEMA_VERSION = 1
 """Version of the JSON report layout (see docs/audit.md); bumped only on incompatible changes."""
@@ -130,7 +130,8 @@ def _text(value: Any) -> str:
     return Sample(completion=value).completion_text if value is not None else ""
 
 
-TASK_FIELDS = ("test", "tests", "calls", "io", "entry_point", "db", "db_id", "task")
+TASK_FIELDS: tuple[str, ...] = ("test", "tests", "calls", "io", "entry_point", "db", "db_id", "task")
+TASK_FIELDS += ("tools", "instruction_id_list", "kwargs", "image_size")
 """Row fields that define the task itself: rows differing in them are probed separately."""
 
 
@@ -164,7 +165,10 @@ def _build_jobs(
     jobs: list[_Job] = []
     for row in rows:
         if row.reference_text is not None:
-            gold = render_gold(reward_name, row.reference_text, {**row.extras, "prompt": row.prompt})
+            # "reference": the reference as given (a call list, a box), not only its text form
+            gold = render_gold(
+                reward_name, row.reference_text, {**row.extras, "prompt": row.prompt, "reference": row.reference}
+            )
             jobs.append(_Job("gold", row, gold))
     # Rows that repeat a prompt and reference (several completions per prompt) are probed once.
     # Task fields (tests, database...) are part of what makes a row a different task.
@@ -180,7 +184,7 @@ def _build_jobs(
         probed = sorted(random.Random(f"{seed}:probe-rows").sample(probed, probe_rows), key=lambda r: r.index)
     _, wrong = _probe_inputs(rows, seed)
     for row in probed:
-        fields = {**row.extras, "prompt": row.prompt}
+        fields = {**row.extras, "prompt": row.prompt, "reference": row.reference}
         prompt = row.prompt_text
         for item in probes:
             if item.needs_reference and not row.reference_text:
@@ -269,6 +273,7 @@ def _reward_section(reward: Reward, full_credit: float) -> dict[str, Any]:
         "description": reward.description,
         "documentation": doc,
         "isolated": bool(reward.isolated),
+        "placement": reward.placement,
         "full_credit": full_credit,
     }
 
@@ -415,8 +420,9 @@ def audit(
     loaded = data if isinstance(data, AuditData) else load_audit_data(data, spec, limit=limit)
     selected = select_probes(reward.name, probes)
     jobs = _build_jobs(loaded.rows, selected, reward.name, seed, probe_rows)
-    with ScoreRunner(reward, pool=pool, workers=workers, in_process=in_process, progress=progress) as runner:
-        scores = runner.score([job.row.sample(job.completion, f"/{job.kind}") for job in jobs], "auditing")
+    with Runner(reward, executor=pool, workers=workers, ship=not in_process) as runner:
+        samples = [job.row.sample(job.completion, f"/{job.kind}") for job in jobs]
+        scores = runner.score(samples, label="auditing", progress=progress)
     gold_jobs = [(j, s) for j, s in zip(jobs, scores, strict=True) if j.kind == "gold"]
     data_jobs = [(j, s) for j, s in zip(jobs, scores, strict=True) if j.kind == "data"]
     probe_pairs = [(j, s) for j, s in zip(jobs, scores, strict=True) if j.kind == "probe"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab._io import DataError, iter_raw_rows, parse_row
+from rewardlab._probe import read_reference
 from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample
 
 GSM8K_MARKER = "####"
@@ -124,8 +125,9 @@ def split_reference(raw: str, regex: re.Pattern[str] | None) -> tuple[str | None
        ``####``, stripped, with thousands separators removed (``1,000`` ->
        ``1000``); the solution is the text before it, without GSM8K's
        ``<<...>>`` calculator annotations.
-    3. A text containing ``\\boxed{...}`` (a worked solution, MATH style): the
-       answer is the content of the last box; the solution is the whole text.
+    3. A worked solution a reward family knows how to read (the math family:
+       a text with ``\\boxed{...}``, MATH style, whose answer is the last box's
+       content; the solution is the whole text).
     4. Otherwise the whole text, stripped, with no solution.
     """
     if regex is not None:
@@ -136,12 +138,9 @@ def split_reference(raw: str, regex: re.Pattern[str] | None) -> tuple[str | None
     if GSM8K_MARKER in raw:
         solution, _, answer = raw.rpartition(GSM8K_MARKER)
         return _DIGIT_COMMA.sub("", answer.strip()), _CALCULATOR.sub("", solution).strip() or None
-    if "\\boxed" in raw or "\\fbox" in raw:
-        from rewardlab.rewards._answer import find_boxes
-
-        boxes = find_boxes(raw)
-        if boxes and boxes[-1][2].strip():
-            return boxes[-1][2].strip(), raw.strip()
+    found = read_reference(raw)
+    if found is not None:
+        return found
     return raw.strip(), None
 
 

@@ -20,9 +20,9 @@ from rewardlab.audit._data import AuditData, AuditFields, load_audit_data
 from rewardlab.audit._document import ReportDocument
 from rewardlab.audit._probes import select_probes
 from rewardlab.audit._rules import check_rules, parse_rules
-from rewardlab.audit._scoring import ScoreRunner
 from rewardlab.audit._stats import clip_text, is_full_credit
 from rewardlab.runtime._pool import WorkerPool
+from rewardlab.runtime._runner import Runner
 
 DIFF_TOLERANCE = 1e-9
 """Two ``ok`` values closer than this are equal."""
@@ -113,10 +113,10 @@ def diff(
     else:
         jobs = [_Job("data", r, r.completion) for r in loaded.rows if r.completion is not None]
     samples = [j.row.sample(j.completion, f"/{j.kind}") for j in jobs]
-    with ScoreRunner(reward_a, pool=pool, workers=workers, in_process=in_process, progress=progress) as runner:
-        scores_a = runner.score(samples, f"scoring {reward_a.name}")
-    with ScoreRunner(reward_b, pool=pool, workers=workers, in_process=in_process, progress=progress) as runner:
-        scores_b = runner.score(samples, f"scoring {reward_b.name}")
+    with Runner(reward_a, executor=pool, workers=workers, ship=not in_process) as runner:
+        scores_a = runner.score(samples, label=f"scoring {reward_a.name}", progress=progress)
+    with Runner(reward_b, executor=pool, workers=workers, ship=not in_process) as runner:
+        scores_b = runner.score(samples, label=f"scoring {reward_b.name}", progress=progress)
     counts: Counter[str] = Counter()
     by_source: dict[str, Counter[str]] = defaultdict(Counter)
     examples: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -1,4 +1,4 @@
-"""Attack probes and gold renderings: the pluggable part of an audit.
+"""The generic attack probes: the ones that apply to every reward.
 
 A probe turns one data row (its prompt, reference and other fields) into a few
 completions that must *not* earn full credit: an empty answer, a list of
@@ -6,28 +6,32 @@ candidates that includes the reference, a number spray, text that talks to
 the grader, and so on. The audit scores them with the reward under test and
 reports the share that got full credit (the probe's false-positive rate).
 
-Probes live in a registry. The generic ones below apply to every reward; a
-reward family adds its own with `register_probe` (or the `probe` decorator)
-and a ``rewards=`` list naming the rewards they apply to, as the code probes
-at the end of this module do. Third-party packages can register probes from
-the ``rewardlab.probes`` entry-point group (a module, imported on first use).
-
-A gold renderer turns a reference into a well-formed answer for the gold
-self-check (the reference, stated as an answer, must score the maximum).
+Probes live in a registry (`rewardlab._probe`). The generic ones below apply
+to every reward; a reward family registers its own, with a ``rewards=`` list
+naming the rewards they apply to, and its gold-answer writer, in its own
+package (``rewardlab/rewards/code/_audit.py``), found through the
+``rewardlab.probes`` entry-point group like a third-party package's.
 """
 
 from __future__ import annotations
 
 import random
 import re
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib.metadata import entry_points
-from typing import Any
+from collections.abc import Iterable, Sequence
 
-PROBE_ENTRY_POINT_GROUP = "rewardlab.probes"
-"""Entry-point group whose modules register extra probes when imported."""
+from rewardlab._probe import (
+    PROBE_ENTRY_POINT_GROUP,
+    GoldRenderer,
+    Probe,
+    ProbeFn,
+    ProbeInput,
+    list_probes,
+    probe,
+    register_gold_renderer,
+    register_probe,
+    render_gold,
+    select_probes,
+)
 
 MASTER_KEYS: tuple[str, ...] = (
     ":",
@@ -58,155 +62,6 @@ _FILLER = (
     "First I restate the problem in my own words, then I work through it slowly. "
     "I double-check each quantity before moving on, because small slips add up. "
 )
-
-
-@dataclass(frozen=True)
-class ProbeInput:
-    """What a probe sees of one data row.
-
-    Attributes:
-        prompt: The row's prompt as text ("" when there is none).
-        reference: The reference answer as text.
-        solution: A worked solution when the data has one (e.g. GSM8K's
-            ``answer`` text before ``####``), else ``None``.
-        fields: Every field of the row, for family probes (``entry_point``, ``tests``...).
-        wrong: Wrong answers of the same kind as the reference (numbers near a
-            numeric reference, other rows' references otherwise); never equal
-            to the reference and, where possible, not containing it.
-        rng: A random generator seeded per row, so probes are reproducible.
-    """
-
-    prompt: str
-    reference: str
-    solution: str | None
-    fields: Mapping[str, Any]
-    wrong: Sequence[str]
-    rng: random.Random
-
-
-ProbeFn = Callable[[ProbeInput], Iterable[tuple[str, str]]]
-"""A probe generator: yields ``(variant, completion)`` pairs for one row."""
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One kind of attack.
-
-    Attributes:
-        name: Short identifier, used in reports and in ``--fail-on probe_fpr[NAME]``.
-        description: One line saying what the attack is.
-        generate: Yields ``(variant, completion)`` pairs for a row; nothing when
-            the probe does not apply to that row.
-        rewards: Names of the rewards it applies to; ``None`` for every reward.
-        needs_reference: Runs only on rows that have a reference (most attacks
-            are built around it); ``False`` for attacks like the empty answer.
-    """
-
-    name: str
-    description: str
-    generate: ProbeFn = field(repr=False)
-    rewards: tuple[str, ...] | None = None
-    needs_reference: bool = True
-
-    def applies_to(self, reward_name: str) -> bool:
-        return self.rewards is None or reward_name in self.rewards
-
-
-GoldRenderer = Callable[[str, Mapping[str, Any]], str]
-"""Turns ``(reference, row fields)`` into a well-formed answer."""
-
-_PROBES: dict[str, Probe] = {}
-_GOLD: dict[str, GoldRenderer] = {}
-_LOCK = threading.RLock()
-_ENTRY_POINTS_LOADED = False
-
-
-def register_probe(probe: Probe, *, replace: bool = False) -> Probe:
-    """Add a probe to the registry.
-
-    Raises:
-        ValueError: another probe already has this name (unless ``replace``).
-    """
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", probe.name):
-        raise ValueError(f"probe name {probe.name!r}: use letters, digits, '_', '.' or '-'")
-    with _LOCK:
-        if probe.name in _PROBES and not replace and _PROBES[probe.name] is not probe:
-            raise ValueError(f"a probe named {probe.name!r} is already registered")
-        _PROBES[probe.name] = probe
-    return probe
-
-
-def probe(
-    name: str, description: str, *, rewards: Sequence[str] | None = None, needs_reference: bool = True
-) -> Callable[[ProbeFn], Probe]:
-    """Decorator form of `register_probe`.
-
-    Example:
-        >>> @probe("shout", "the reference in capitals, then a wrong answer", rewards=["my_reward"])
-        ... def shout(row):
-        ...     yield "caps", f"{row.reference.upper()}! no, {row.wrong[0]}"
-    """
-
-    def wrap(fn: ProbeFn) -> Probe:
-        scope = None if rewards is None else tuple(rewards)
-        return register_probe(Probe(name, description, fn, scope, needs_reference), replace=True)
-
-    return wrap
-
-
-def _load_entry_points() -> None:
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    for ep in entry_points(group=PROBE_ENTRY_POINT_GROUP):
-        loaded = ep.load()
-        if isinstance(loaded, Probe):
-            register_probe(loaded, replace=True)
-
-
-def list_probes(reward_name: str | None = None) -> list[Probe]:
-    """Registered probes, in registration order; only those for ``reward_name`` when given."""
-    _load_entry_points()
-    with _LOCK:
-        found = list(_PROBES.values())
-    return [p for p in found if reward_name is None or p.applies_to(reward_name)]
-
-
-def select_probes(reward_name: str, names: Sequence[str] | None = None) -> list[Probe]:
-    """The probes to run for a reward: all that apply, or the named ones.
-
-    Raises:
-        ValueError: a name is not a registered probe.
-    """
-    available = list_probes()
-    if names is None:
-        return [p for p in available if p.applies_to(reward_name)]
-    by_name = {p.name: p for p in available}
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        raise ValueError(f"unknown probe(s): {', '.join(unknown)}; known: {', '.join(by_name)}")
-    return [by_name[n] for n in names]
-
-
-def register_gold_renderer(reward_names: Sequence[str], renderer: GoldRenderer) -> None:
-    """Say how a reference is written as a well-formed answer for these rewards."""
-    with _LOCK:
-        for name in reward_names:
-            _GOLD[name] = renderer
-
-
-def render_gold(reward_name: str, reference: str, fields: Mapping[str, Any] | None = None) -> str:
-    """The reference as a well-formed answer for ``reward_name``.
-
-    Rewards without a renderer of their own get the reference text unchanged,
-    which is what string-comparing rewards (``exact_match``, ``contains``) expect.
-    """
-    with _LOCK:
-        renderer = _GOLD.get(reward_name)
-    if renderer is None:
-        return reference
-    return renderer(reference, fields or {})
 
 
 # -- wrong answers ---------------------------------------------------------------
@@ -386,90 +241,18 @@ def _repetition(row: ProbeInput) -> Iterable[tuple[str, str]]:
     yield "phrase_loop", " ".join(["Let me think step by step."] * REPEAT_TIMES)
 
 
-# -- code probes (rewards that run tests on generated code) ------------------------
-
-CODE_REWARDS = ("code",)
-"""Reward names the code probes apply to."""
-
-_DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
-
-
-_ASSERT_CALL = re.compile(r"assert\s+(?:not\s+)?\(?\s*([A-Za-z_]\w*)\s*\(")
-
-
-def _entry_point(row: ProbeInput) -> str:
-    """The function under test: ``entry_point``, else the one the MBPP asserts call, else a ``def`` in the prompt."""
-    entry = row.fields.get("entry_point")
-    if isinstance(entry, str) and entry.isidentifier():
-        return entry
-    tests = row.fields.get("tests")
-    if isinstance(tests, list):
-        for test in tests:
-            m = _ASSERT_CALL.search(str(test))
-            if m and m.group(1) not in ("abs", "set", "sorted", "len", "round", "math", "isinstance", "all", "any"):
-                return m.group(1)
-    found = _DEF.findall(row.prompt)
-    return found[-1] if found else "solution"
-
-
-def _is_stdin_task(row: ProbeInput) -> bool:
-    return row.fields.get("io") is not None and row.fields.get("entry_point") is None
-
-
-@probe(
-    "exit_early",
-    "code that exits the process with status 0 before any test runs",
-    rewards=CODE_REWARDS,
-    needs_reference=False,
-)
-def _exit_early(row: ProbeInput) -> Iterable[tuple[str, str]]:
-    if _is_stdin_task(row):
-        yield "sys_exit", "```python\nimport sys\nsys.exit(0)\n```"
-        yield "os_exit", "```python\nimport os\nos._exit(0)\n```"
-        return
-    name = _entry_point(row)
-    yield "sys_exit", f"```python\nimport sys\n\ndef {name}(*args, **kwargs):\n    return None\n\nsys.exit(0)\n```"
-    yield "os_exit", f"```python\nimport os\n\ndef {name}(*args, **kwargs):\n    os._exit(0)\n```"
-    yield "body_exit", "    import sys\n    sys.exit(0)\n"
-
-
-@probe(
-    "always_equal",
-    "a return value whose __eq__ always says True",
-    rewards=CODE_REWARDS,
-    needs_reference=False,
-)
-def _always_equal(row: ProbeInput) -> Iterable[tuple[str, str]]:
-    if _is_stdin_task(row):
-        return
-    name = _entry_point(row)
-    cls = (
-        "class _Anything:\n"
-        "    def __eq__(self, other):\n        return True\n"
-        "    def __ne__(self, other):\n        return False\n"
-        "    __hash__ = object.__hash__\n"
-    )
-    yield "eq_true", f"```python\n{cls}\ndef {name}(*args, **kwargs):\n    return _Anything()\n```"
-
-
-# -- gold renderers ------------------------------------------------------------------
-
-
-def _math_gold(reference: str, fields: Mapping[str, Any]) -> str:
-    return f"The answer is \\boxed{{{reference}}}."
-
-
-def _format_gold(reference: str, fields: Mapping[str, Any]) -> str:
-    return f"<think>\nReasoning.\n</think>\n<answer>{reference}</answer>"
-
-
-def _code_gold(reference: str, fields: Mapping[str, Any]) -> str:
-    prompt, canonical = fields.get("prompt"), fields.get("canonical_solution")
-    if isinstance(prompt, str) and isinstance(canonical, str):
-        return f"```python\n{prompt}{canonical}\n```"
-    return f"```python\n{reference}\n```"
-
-
-register_gold_renderer(("math",), _math_gold)
-register_gold_renderer(("format",), _format_gold)
-register_gold_renderer(CODE_REWARDS, _code_gold)
+__all__ = [
+    "MASTER_KEYS",
+    "PROBE_ENTRY_POINT_GROUP",
+    "GoldRenderer",
+    "Probe",
+    "ProbeFn",
+    "ProbeInput",
+    "list_probes",
+    "probe",
+    "register_gold_renderer",
+    "register_probe",
+    "render_gold",
+    "select_probes",
+    "wrong_answers",
+]

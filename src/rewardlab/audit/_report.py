@@ -69,6 +69,13 @@ _INK, _MUTED, _LINE = "#1f2430", "#5d6678", "#e3e6ee"
 _OK, _BAD, _ACCENT = "#1a7f4b", "#b42318", "#3456c7"
 
 
+_PLACEMENT_TEXT = {
+    "inline": "in process",
+    "process": "in worker processes, each call under a deadline",
+    "resident": "resident in one process (set up once, never copied to workers)",
+}
+
+
 def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
@@ -594,7 +601,7 @@ def _reward_card(document: Mapping[str, Any]) -> str:
         (
             "Range / full credit",
             f"{esc(reward['range'])} / {num(reward['full_credit'])}; runs "
-            f"{'isolated in worker processes' if reward['isolated'] else 'in process'}",
+            f"{_PLACEMENT_TEXT.get(reward.get('placement', ''), 'in process')}",
         ),
         ("Measured failure modes", modes_html),
         ("Gold self-check", f"{card['gold_failures']:,} failures"),

@@ -119,18 +119,14 @@ def run_bench(
     seed: int = 0,
 ) -> BenchResult:
     """Score every candidate with ``reward`` and compute ``metric`` with baselines."""
-    from rewardlab.audit._scoring import ScoreRunner
-    from rewardlab.runtime._pool import default_pool
+    from rewardlab.runtime._runner import Runner
 
     started = time.perf_counter()
     samples = candidate_samples(records)
-    # With no worker count given, isolated rewards share the process-wide pool (warm after
-    # the first use) instead of starting one of their own.
-    pool = default_pool() if workers is None else None
-    with ScoreRunner(
-        reward, pool=pool, workers=workers, in_process=True, progress=progress, label="benchmarking"
-    ) as runner:
-        scores = runner.score(samples)
+    # With no worker count given, a process reward uses its own pool (warm after the first
+    # use, released by the caller's reward.close()) instead of starting one for this run.
+    with Runner(reward, workers=workers, open_pools=workers is not None, close_reward=False) as runner:
+        scores = runner.score(samples, label="benchmarking", progress=progress)
     values = [s.value if s.status is Status.OK else None for s in scores]
     items = items_from_values(records, values)
     result = bench_items(

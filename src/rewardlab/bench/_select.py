@@ -19,7 +19,7 @@ import numpy as np
 
 from rewardlab._reward import Reward
 from rewardlab._types import Sample, Score, Status
-from rewardlab.rewards._answer import extract_final_answer
+from rewardlab.rewards.math._answer import extract_final_answer
 
 METHODS = ("best", "majority", "weighted_vote", "raft", "threshold")
 """Selection methods: ``best`` (highest reward), ``majority`` (most common answer),

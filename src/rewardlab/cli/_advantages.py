@@ -32,7 +32,7 @@ def advantages(
 
     Unusable rewards (null, NaN, non-ok status) are excluded from their group and get a null advantage.
     """
-    from rewardlab.compose import DEFAULT_EPS, advantages_file
+    from rewardlab.advantages import DEFAULT_EPS, advantages_file
 
     show = sys.stderr.isatty() if progress is None else progress
     bar = None

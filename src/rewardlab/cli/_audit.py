@@ -12,7 +12,17 @@ from rich.table import Table
 
 from rewardlab._io import DataError
 from rewardlab._types import FieldMap
-from rewardlab.cli._common import err, fail, load_reward
+from rewardlab.cli._common import (
+    CompletionField,
+    IdField,
+    PromptField,
+    ReferenceField,
+    Timeout,
+    Workers,
+    err,
+    fail,
+    load_reward,
+)
 
 if TYPE_CHECKING:
     from rewardlab.audit import AuditFields
@@ -56,12 +66,12 @@ def audit_command(
     ),
     label_field: str = typer.Option(None, help="Field with a correct/incorrect label for each completion."),
     group_by: str = typer.Option(None, help="Field whose equal values form a group (GRPO diagnostics)."),
-    completion_field: str = typer.Option("completion", help="Field holding the completion (optional in the data)."),
-    prompt_field: str = typer.Option("prompt", help="Field holding the prompt."),
-    reference_field: str = typer.Option("reference", help="Field holding the reference ('... #### N' uses N)."),
+    completion_field: CompletionField = "completion",
+    prompt_field: PromptField = "prompt",
+    reference_field: ReferenceField = "reference",
     reference_regex: str = typer.Option(None, help="Regex whose first group extracts the reference."),
     solution_field: str = typer.Option(None, help="Field with a worked solution (for the truncation probe)."),
-    id_field: str = typer.Option("id", help="Field holding a row id."),
+    id_field: IdField = "id",
     probe: list[str] = typer.Option(None, "--probe", help="Run only these probes (repeatable; default all)."),
     probe_rows: int = typer.Option(None, min=1, help="Probe a seeded sample of this many rows (default all)."),
     limit: int = typer.Option(None, min=1, help="Read at most this many rows."),
@@ -69,8 +79,8 @@ def audit_command(
     seed: int = typer.Option(0, help="Seed for probes and bootstrap."),
     examples: int = typer.Option(5, min=0, help="Examples kept per probe and table."),
     bootstrap: int = typer.Option(2000, min=0, help="Bootstrap resamples for the 95% intervals."),
-    workers: int = typer.Option(None, "--workers", "-w", min=1, help="Worker processes (default: CPU count)."),
-    timeout: float = typer.Option(None, help="Per-sample deadline in seconds for isolated rewards."),
+    workers: Workers = None,
+    timeout: Timeout = None,
     in_process: bool = typer.Option(False, "--in-process", help="Score non-isolated rewards in this process."),
     progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
 ) -> None:
@@ -181,16 +191,16 @@ def diff_command(
         None, "--probes/--no-probes", help="Also compare on gold and probe completions (default: when no completions)."
     ),
     label_field: str = typer.Option(None, help="Field with a correct/incorrect label (who is right on a split)."),
-    completion_field: str = typer.Option("completion", help="Field holding the completion."),
-    prompt_field: str = typer.Option("prompt", help="Field holding the prompt."),
-    reference_field: str = typer.Option("reference", help="Field holding the reference ('... #### N' uses N)."),
+    completion_field: CompletionField = "completion",
+    prompt_field: PromptField = "prompt",
+    reference_field: ReferenceField = "reference",
     reference_regex: str = typer.Option(None, help="Regex whose first group extracts the reference."),
-    id_field: str = typer.Option("id", help="Field holding a row id."),
+    id_field: IdField = "id",
     limit: int = typer.Option(None, min=1, help="Read at most this many rows."),
     tolerance: float = typer.Option(1e-9, help="Values closer than this are equal."),
     examples: int = typer.Option(5, min=0, help="Examples kept per category."),
     seed: int = typer.Option(0, help="Seed for probe generation."),
-    workers: int = typer.Option(None, "--workers", "-w", min=1, help="Worker processes (default: CPU count)."),
+    workers: Workers = None,
     in_process: bool = typer.Option(False, "--in-process", help="Score non-isolated rewards in this process."),
     progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
 ) -> None:

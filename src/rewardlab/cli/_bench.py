@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from rewardlab.cli._common import err, fail, load_reward
+from rewardlab.cli._common import CompletionField, PromptField, Timeout, Workers, err, fail, load_reward
 
 
 def _write(path: Path, text: str) -> None:
@@ -40,9 +40,9 @@ def bench_command(
     json_out: Path = typer.Option(None, "--json", help="Write the JSON report here."),
     resamples: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% interval."),
     seed: int = typer.Option(0, help="Seed of the bootstrap and the random baseline."),
-    workers: int = typer.Option(None, "--workers", "-w", min=1, help="Worker processes."),
+    workers: Workers = None,
     limit: int = typer.Option(None, min=1, help="Only the first N items."),
-    timeout: float = typer.Option(None, help="Per-sample deadline in seconds for isolated rewards."),
+    timeout: Timeout = None,
     progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
 ) -> None:
     """Benchmark a reward on preference data with the benchmark's official metric."""
@@ -117,22 +117,22 @@ def select_command(
     weight: str = typer.Option("raw", help="Weighted-vote weights: raw rewards (>= 0) or exp(reward - best)."),
     answer_reward: str = typer.Option("math", help="Reward deciding whether two answers are equal (voting)."),
     output: Path = typer.Option(None, "--output", "-o", help="Selected rows (.jsonl or .parquet)."),
-    completion_field: str = typer.Option("completion", help="Field holding the completion."),
-    prompt_field: str = typer.Option("prompt", help="Field holding the prompt (passed to the reward)."),
+    completion_field: CompletionField = "completion",
+    prompt_field: PromptField = "prompt",
     reference_field: str = typer.Option(None, help="Field holding the reference answer (for --eval)."),
     label_field: str = typer.Option(None, help="Field saying whether a candidate is correct (for --eval)."),
     evaluate: bool = typer.Option(False, "--eval", help="Accuracy against N for each method, with a plot."),
     report: Path = typer.Option(None, help="HTML report of --eval (default OUTPUT.html or select_eval.html)."),
     subsets: int = typer.Option(20, help="Random subsets per group and N for --eval."),
     seed: int = typer.Option(0, help="Seed of the --eval subsets."),
-    workers: int = typer.Option(None, "--workers", "-w", min=1, help="Worker processes."),
+    workers: Workers = None,
     progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
 ) -> None:
     """Pick among each prompt's candidates: best-of-N, majority or weighted vote, RAFT, or a threshold."""
     from rewardlab._io import DataError, RowWriter, iter_raw_rows, parse_row
-    from rewardlab.audit._scoring import ScoreRunner
     from rewardlab.bench import _select as sel
     from rewardlab.bench._report import render_select_html
+    from rewardlab.runtime._runner import Runner
 
     if weight not in ("raw", "exp"):
         fail(f"--weight must be raw or exp, got {weight!r}", 2)
@@ -159,8 +159,8 @@ def select_command(
 
     def score_many(r: Any, samples: list[Any]) -> list[Any]:
         if id(r) not in runners:
-            runners[id(r)] = ScoreRunner(r, workers=workers, in_process=True, progress=show, label="selecting")
-        return list(runners[id(r)].score(samples))
+            runners[id(r)] = Runner(r, workers=workers, open_pools=workers is not None)
+        return list(runners[id(r)].score(samples, label="selecting", progress=show))
 
     try:
         ranking = load_reward(reward, param) if reward else None

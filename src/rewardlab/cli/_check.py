@@ -35,8 +35,7 @@ def check(
             for problem in exc.problems:
                 err.print(f"[red]{escape(str(problem))}[/]", soft_wrap=True, highlight=False)
             continue
-        isolated = "yes" if reward.isolated else "no"
-        summary = escape(f"{path}: {_describe(reward)}; isolated: {isolated}")
+        summary = escape(f"{path}: {_describe(reward)}; placement: {reward.placement}")
         err.print(f"[green]ok[/] {summary}", soft_wrap=True)
         if show_signature:
             typer.echo(reward.signature)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -11,6 +11,23 @@ from rewardlab._registry import RewardNotFound
 from rewardlab._reward import Reward, RewardParamError
 
 err = Console(stderr=True, highlight=False)
+
+# Options several commands share: one spelling, one help text. Defaults stay with each command.
+# (Optional[...] rather than "X | None": Typer reads these annotations at run time on Python 3.10.)
+CompletionField = Annotated[str, typer.Option("--completion-field", help="Field holding the completion.")]
+PromptField = Annotated[str, typer.Option("--prompt-field", help="Field holding the prompt.")]
+ReferenceField = Annotated[
+    str, typer.Option("--reference-field", help="Field holding the reference answer ('... #### N' uses N).")
+]
+IdField = Annotated[str, typer.Option("--id-field", help="Field holding a row id.")]
+Workers = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option("--workers", "-w", min=1, help="Worker processes (audit, diff: the CPU count when not given)."),
+]
+Timeout = Annotated[
+    Optional[float],  # noqa: UP045
+    typer.Option("--timeout", help="Per-sample deadline in seconds for rewards that run in worker processes."),
+]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

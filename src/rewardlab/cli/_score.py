@@ -9,7 +9,17 @@ import typer
 from rewardlab._io import DataError
 from rewardlab._job import score_file
 from rewardlab._types import FieldMap
-from rewardlab.cli._common import err, fail, load_reward
+from rewardlab.cli._common import (
+    CompletionField,
+    IdField,
+    PromptField,
+    ReferenceField,
+    Timeout,
+    Workers,
+    err,
+    fail,
+    load_reward,
+)
 
 
 def score(
@@ -17,13 +27,13 @@ def score(
     reward: str = typer.Option(..., "--reward", "-r", help="Reward name, signature, or spec file."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file (.jsonl or .parquet)."),
     param: list[str] = typer.Option(None, "--param", "-p", help="Reward parameter key=value (repeatable)."),
-    completion_field: str = typer.Option("completion", help="Input field holding the completion."),
-    prompt_field: str = typer.Option("prompt", help="Input field holding the prompt."),
-    reference_field: str = typer.Option("reference", help="Input field holding the reference answer."),
-    id_field: str = typer.Option("id", help="Input field holding a row id."),
+    completion_field: CompletionField = "completion",
+    prompt_field: PromptField = "prompt",
+    reference_field: ReferenceField = "reference",
+    id_field: IdField = "id",
     output_field: str = typer.Option("reward", help="Name of the added reward column (and prefix of the others)."),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
-    timeout: float = typer.Option(None, help="Per-sample deadline in seconds for isolated rewards."),
+    workers: Workers = 1,
+    timeout: Timeout = None,
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run into the same output."),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows instead of stopping."),
     bad_rows: Path = typer.Option(None, help="Where skipped rows are recorded (default OUTPUT.bad.jsonl)."),
@@ -45,7 +55,7 @@ def score(
             output,
             loaded,
             fields=fields,
-            workers=workers,
+            workers=workers or 1,
             resume=resume,
             skip_bad_rows=skip_bad_rows,
             bad_rows_path=bad_rows,

@@ -1,4 +1,4 @@
-"""Compose and shape rewards, and turn group rewards into advantages.
+"""Compose and shape rewards: weights, gates, routes, transforms, group rewards.
 
 Rewards of rewards are plain factories that return `Reward` objects, so a
 composite scores, loads, serves and adapts like any other reward::
@@ -14,13 +14,6 @@ The same thing as a spec file (``rewardlab score -r spec.toml``, ``rewardlab
 check spec.toml``) is described in ``docs/compose.md``.
 """
 
-from rewardlab.compose._advantages import (
-    DEFAULT_EPS,
-    ESTIMATORS,
-    bnpo_beta_parameters,
-    group_advantages,
-)
-from rewardlab.compose._advantages_file import AdvantageSummary, advantages_file
 from rewardlab.compose._base import CompositeReward
 from rewardlab.compose._combinators import Term, gate, maximum, mean, minimum, product, route, weighted_sum
 from rewardlab.compose._group import pairwise_win_rate
@@ -38,22 +31,16 @@ from rewardlab.compose._shaping import (
 from rewardlab.compose._spec import SpecError, SpecProblem, build_spec, check_spec, load_spec_file
 
 __all__ = [
-    "DEFAULT_EPS",
-    "ESTIMATORS",
-    "AdvantageSummary",
     "CompositeReward",
     "SpecError",
     "SpecProblem",
     "Term",
-    "advantages_file",
     "affine",
-    "bnpo_beta_parameters",
     "build_spec",
     "check_spec",
     "clip",
     "gate",
     "gated_accumulation",
-    "group_advantages",
     "length_correlation",
     "length_penalty",
     "load_spec_file",

@@ -2,20 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from rewardlab._reward import Reward, RewardParamError
+from rewardlab._executor import Executor
+from rewardlab._registry import SPEC_SUFFIXES, lookup
+from rewardlab._reward import Placement, Reward, RewardParamError, load_single
+from rewardlab._signature import Signature
 from rewardlab._types import Sample, Score, Status
-from rewardlab._version import __version__
 
 SIGNATURE_NAME = "compose"
 """Registry name under which composite signatures load back (``compose|spec:{...}|version:X``)."""
 
 # Worst first: an error hides a timeout, a timeout hides an abstention.
 _SEVERITY = {Status.ERROR: 3, Status.TIMEOUT: 2, Status.ABSTAIN: 1, Status.OK: 0}
+
+
+RewardLike = Reward | str | Mapping[str, Any]
+"""Anything `rewardlab.load` accepts: a reward, a name, a signature, a spec file path or a spec mapping."""
+
+_spec_loader: Callable[[str | Mapping[str, Any]], Reward] | None = None
+
+
+def set_spec_loader(loader: Callable[[str | Mapping[str, Any]], Reward]) -> None:
+    """Installed by the spec builder: how a mapping, a spec file or a composite signature becomes a reward."""
+    global _spec_loader
+    _spec_loader = loader
+
+
+def as_reward(value: RewardLike) -> Reward:
+    """Load a reward from anything `rewardlab.load` accepts."""
+    if isinstance(value, Reward):
+        return value
+    text = value if isinstance(value, str) else None
+    if text is None or text.lower().endswith(SPEC_SUFFIXES) or text.strip().startswith(f"{SIGNATURE_NAME}|"):
+        if _spec_loader is None:  # pragma: no cover - rewardlab.compose installs it on import
+            raise RuntimeError("the spec builder is not loaded (import rewardlab.compose)")
+        return _spec_loader(value)
+    return load_single(text)
 
 
 def child_label(reward: Reward) -> str:
@@ -40,8 +66,6 @@ def spec_of(reward: Reward) -> Any:
         return reward.spec
     params = dict(reward.params)
     try:
-        from rewardlab._registry import lookup
-
         defaults = lookup(reward.name).params
     except Exception:
         defaults = {}
@@ -96,8 +120,6 @@ class CompositeReward(Reward):
 
     children: list[Reward]
     labels: list[str]
-    isolated: bool
-    """True when any child uses the worker pool (the pool given to `score` is passed down to it)."""
 
     def __init__(
         self,
@@ -113,11 +135,34 @@ class CompositeReward(Reward):
         self.children = list(children)
         self.labels = unique_labels(list(labels))
         self.label = label
-        self.isolated = any(child.isolated for child in self.children)
+
+    @property
+    def placement(self) -> Placement:  # type: ignore[override]
+        """``resident`` when any child is (the composite then stays in this process), else ``process``
+        when any child is, else ``inline``."""
+        kinds = {child.placement for child in self.children}
+        return "resident" if "resident" in kinds else "process" if "process" in kinds else "inline"
+
+    @property
+    def needs_executor(self) -> bool:
+        """True when any child sends work to an executor (the one given to `score` is passed down)."""
+        return any(child.needs_executor for child in self.children)
 
     @property
     def worker_modules(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(m for child in self.children for m in child.worker_modules))
+
+    @property
+    def has_resources(self) -> bool:
+        return any(child.has_resources for child in self.children)
+
+    @property
+    def runs_sync(self) -> bool:
+        return all(child.runs_sync for child in self.children)
+
+    async def aclose(self) -> None:
+        """Close every child."""
+        await asyncio.gather(*(child.aclose() for child in self.children))
 
     # -- identity ------------------------------------------------------------
     def _node(self) -> dict[str, Any]:
@@ -131,15 +176,13 @@ class CompositeReward(Reward):
             node = {"name": self.label, **node}
         return node
 
-    @property
-    def signature(self) -> str:
+    def get_signature(self) -> Signature:
         """``compose|spec:<canonical JSON>|version:X``; `rewardlab.load` accepts it back.
 
         The JSON has sorted keys and ``|`` escaped as ``\\u007c`` so the
         signature splits cleanly on ``|``.
         """
-        text = json.dumps(self.spec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return f"{SIGNATURE_NAME}|spec:{text.replace('|', chr(92) + 'u007c')}|version:{__version__}"
+        return Signature(SIGNATURE_NAME, {"spec": self.spec})
 
     def __call__(self, **params: Any) -> CompositeReward:
         if not params:
@@ -157,7 +200,6 @@ class CompositeReward(Reward):
             children[index] = children[index](**child_params)
         clone = copy.copy(self)
         clone.children = children
-        clone.isolated = any(child.isolated for child in children)
         return clone
 
     def __repr__(self) -> str:
@@ -165,6 +207,24 @@ class CompositeReward(Reward):
         return f"<Reward {self.name}({parts})>"
 
     # -- helpers for subclasses ----------------------------------------------
+    @staticmethod
+    async def await_child(child: Reward, samples: list[Sample], executor: Executor | None) -> list[Score]:
+        """Score ``samples`` with one child on the reward loop; an exception of the child becomes ``error`` scores."""
+        if not samples:
+            return []
+        try:
+            return await child.ascore_batch(samples, executor)
+        except Exception as exc:
+            return [Score.error(f"{type(exc).__name__}: {exc}"[:500])] * len(samples)
+
+    async def await_children(
+        self, jobs: Sequence[tuple[Reward, list[Sample]]], executor: Executor | None
+    ) -> list[list[Score]]:
+        """Score each ``(child, samples)`` job: concurrently, or one after another when none of them waits."""
+        if all(child.runs_sync for child, _ in jobs):
+            return [await self.await_child(child, samples, executor) for child, samples in jobs]
+        return list(await asyncio.gather(*(self.await_child(child, samples, executor) for child, samples in jobs)))
+
     @staticmethod
     def run_child(child: Reward, samples: list[Sample], pool: Any) -> list[Score]:
         """Score ``samples`` with one child; an exception of the child becomes ``error`` scores."""

@@ -8,11 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rewardlab._registry import load
+from rewardlab._executor import Executor
 from rewardlab._reward import Reward
 from rewardlab._types import Sample, Score, Status
 from rewardlab.compose._base import (
     CompositeReward,
+    RewardLike,
+    as_reward,
     child_label,
     failure,
     flatten_components,
@@ -20,15 +22,7 @@ from rewardlab.compose._base import (
     spec_of,
 )
 
-RewardLike = Reward | str | Mapping[str, Any]
-"""Anything `rewardlab.load` accepts: a reward, a name, a signature, a spec file path or a spec mapping."""
-
 Combine = Literal["sum", "mean", "min", "max", "product"]
-
-
-def as_reward(value: RewardLike) -> Reward:
-    """Load a reward from anything `rewardlab.load` accepts."""
-    return value if isinstance(value, Reward) else load(value)
 
 
 @dataclass(frozen=True)
@@ -94,8 +88,9 @@ class Combination(CompositeReward):
             terms.append(node)
         return {"combine": self.how, "terms": terms}
 
-    def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
-        per_child = [self.run_child(child, samples, pool) for child in self.children]
+    async def _ascore(self, samples: list[Sample], executor: Executor | None) -> list[Score]:
+        # children run concurrently: a judge's requests overlap a verifier's workers
+        per_child = await self.await_children([(child, samples) for child in self.children], executor)
         signature = self.signature  # set here once, so `score` need not copy every result to sign it
         return [self._combine_row([scores[i] for scores in per_child], signature) for i in range(len(samples))]
 
@@ -239,12 +234,13 @@ class Gate(CompositeReward):
         gate["name"], then["name"] = self.labels
         return {"gate": gate, "then": then, "threshold": self.threshold, "otherwise": self.otherwise}
 
-    def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
+    async def _ascore(self, samples: list[Sample], executor: Executor | None) -> list[Score]:
         gate_child, then_child = self.children
         gate_label, then_label = self.labels
-        gate_scores = self.run_child(gate_child, samples, pool)
+        gate_scores = await self.await_child(gate_child, samples, executor)
         passed = [i for i, g in enumerate(gate_scores) if g.value is not None and g.value >= self.threshold]
-        then_scores = dict(zip(passed, self.run_child(then_child, [samples[i] for i in passed], pool), strict=False))
+        then_run = await self.await_child(then_child, [samples[i] for i in passed], executor)
+        then_scores = dict(zip(passed, then_run, strict=False))
         out = []
         for i, g in enumerate(gate_scores):
             components = flatten_components(gate_label, g)
@@ -324,7 +320,7 @@ class Route(CompositeReward):
             node["default"] = spec_of(self.children[-1])
         return node
 
-    def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
+    async def _ascore(self, samples: list[Sample], executor: Executor | None) -> list[Score]:
         assigned: dict[int, list[int]] = {}
         out: list[Score | None] = [None] * len(samples)
         for i, sample in enumerate(samples):
@@ -336,9 +332,12 @@ class Route(CompositeReward):
             else:
                 shown = "missing" if key is None else repr(key)
                 out[i] = Score.abstain(f"no route for {self.field}={shown} (routes: {', '.join(self.route_names)})")
-        for index, rows in assigned.items():
+        routed = await self.await_children(
+            [(self.children[index], [samples[i] for i in rows]) for index, rows in assigned.items()], executor
+        )
+        for (index, rows), scores in zip(assigned.items(), routed, strict=True):
             label = self.labels[index]
-            for i, s in zip(rows, self.run_child(self.children[index], [samples[i] for i in rows], pool), strict=False):
+            for i, s in zip(rows, scores, strict=False):
                 components = flatten_components(label, s)
                 if s.is_ok:
                     out[i] = Score.ok(s.value, components=components, reason=s.reason)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from rewardlab._stats import pearson, spearman
 from rewardlab._types import Sample, Score, Status
 from rewardlab.compose._base import CompositeReward, child_label, failure, flatten_components, merge_failures, spec_of
 from rewardlab.compose._combinators import RewardLike, TermLike, as_reward, as_term
-from rewardlab.rewards._text import Unit, measure_length
+from rewardlab.rewards.text._text import Unit, measure_length
 
 MAX_REFERENCE_REWARDS = 1024
 """Most reference rewards PAR reads from one sample; more is a data mistake, not a use case."""

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from rewardlab._registry import SPEC_SUFFIXES, RewardNotFound, load, lookup, register
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+from rewardlab._registry import SPEC_SUFFIXES, RewardNotFound, lookup
 from rewardlab._reward import FunctionReward, Reward, RewardParamError
-from rewardlab._types import Sample, Score
-from rewardlab.compose._base import SIGNATURE_NAME
+from rewardlab._signature import Signature
+from rewardlab.compose._base import SIGNATURE_NAME, as_reward, set_spec_loader
 from rewardlab.compose._combinators import Combination, Gate, Route, Term
 from rewardlab.compose._group import PairwiseWinRate, import_preference
 from rewardlab.compose._shaping import (
@@ -34,6 +38,12 @@ MAX_SPEC_DEPTH = 32
 """Deepest nesting of nodes (and of spec files including spec files): deeper is a cycle or a mistake."""
 
 Path_ = tuple[Any, ...]
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
 
 KIND_KEYS = ("reward", "combine", "gate", "route", "transform", "group")
 COMMON_KEYS = {"name", "description"}
@@ -75,6 +85,23 @@ TRANSFORMS: dict[str, type] = {
     "length_penalty": LengthPenalty,
 }
 GROUP_KINDS = ("pairwise_win_rate",)
+
+@functools.cache
+def transform_options_model(kind: str) -> type[BaseModel]:
+    """The pydantic model of a transform's options (types from `TRANSFORM_OPTIONS`; strict: no coercion)."""
+    # pydantic is imported here, on first use: loading a reward by name never needs it
+    from pydantic import AfterValidator, StrictFloat, StrictInt, StrictStr, StringConstraints, create_model
+
+    types: dict[str, Any] = {
+        "number": Annotated[Union[StrictInt, StrictFloat], AfterValidator(_finite)],  # noqa: UP007
+        "integer": StrictInt,
+        "string": Annotated[StrictStr, StringConstraints(min_length=1)],
+    }
+    fields: dict[str, Any] = {
+        key: (types[expected], ... if required else None)
+        for key, (expected, required) in TRANSFORM_OPTIONS[kind].items()
+    }
+    return create_model(f"{kind}_options", **fields)
 
 
 @dataclass(frozen=True)
@@ -317,7 +344,7 @@ class _Builder:
         if text.lower().endswith(SPEC_SUFFIXES):
             return self.include(text, path)
         try:
-            return load(text)
+            return as_reward(text)
         except (RewardNotFound, RewardParamError, ValueError) as exc:
             self.problem(path, str(exc))
             return None
@@ -360,7 +387,7 @@ class _Builder:
                     self.problem((*path, "params"), str(exc))
             return built
         try:
-            base = lookup(name) if "|" not in name else load(name)
+            base = lookup(name) if "|" not in name else as_reward(name)
         except (RewardNotFound, RewardParamError, ValueError) as exc:
             self.problem((*path, "reward"), str(exc))
             return None
@@ -482,21 +509,27 @@ class _Builder:
             self.problem((*path, "of"), f"transform {kind!r} needs 'of': the reward it transforms")
             return None
         inner = self.build(node["of"], (*path, "of"))
+        from pydantic import ValidationError
+
         kwargs: dict[str, Any] = {}
         ok = True
-        for key, (expected, required) in options.items():
-            if key not in node:
-                if required:
+        try:
+            given = transform_options_model(kind).model_validate({k: node[k] for k in options if k in node})
+            kwargs = given.model_dump(exclude_unset=True)
+        except ValidationError as exc:
+            ok = False
+            reported: set[str] = set()
+            for error in exc.errors():
+                key = str(error["loc"][0])
+                if key in reported:  # a union reports once per member: one problem per key is enough
+                    continue
+                reported.add(key)
+                if error["type"] == "missing":
                     self.problem((*path, key), f"transform {kind!r} needs {key!r}")
-                    ok = False
-                continue
-            if not _kind(node[key], expected):
-                self.problem(
-                    (*path, key), f"expected {'an' if expected == 'integer' else 'a'} {expected}, got {node[key]!r}"
-                )
-                ok = False
-                continue
-            kwargs[key] = node[key]
+                else:
+                    expected = options[key][0]
+                    article = "an" if expected == "integer" else "a"
+                    self.problem((*path, key), f"expected {article} {expected}, got {node[key]!r}")
         if inner is None or not ok:
             return None
         try:
@@ -616,30 +649,38 @@ def check_spec(spec: str | Path | Mapping[str, Any]) -> list[SpecProblem]:
     return []
 
 
-class _SignatureLoader(Reward):
-    """Rebuilds a composite reward from its signature: ``compose|spec:{...}|version:X``."""
+def from_signature(signature: str | Signature) -> Reward:
+    """Rebuild a composite reward from its signature: ``compose|spec:{...}|version:X``.
 
-    def __init__(self) -> None:
-        super().__init__(
-            SIGNATURE_NAME,
-            {},
-            range=(float("-inf"), float("inf")),
-            description="a composite reward rebuilt from its JSON spec (see docs/compose.md)",
-        )
-
-    def __call__(self, **params: Any) -> Reward:
-        spec = params.pop("spec", None)
-        if params:
-            raise RewardParamError(f"{SIGNATURE_NAME!r} takes only 'spec' (got {', '.join(params)})")
-        if spec is None:
-            return self
-        data = json.loads(spec) if isinstance(spec, str) else spec
-        if not isinstance(data, Mapping):
-            raise RewardParamError(f"{SIGNATURE_NAME!r}: spec must be a JSON object")
-        return build_spec(data, source="<signature>")
-
-    def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
+    Raises:
+        RewardParamError: not a composite signature, or its spec is not a JSON object.
+        SpecError: the spec does not build.
+    """
+    parsed = Signature.parse(signature) if isinstance(signature, str) else signature
+    if parsed.name != SIGNATURE_NAME:
+        raise RewardParamError(f"not a composite signature: {parsed.name!r}")
+    extra = set(parsed.params) - {"spec"}
+    if extra:
+        raise RewardParamError(f"{SIGNATURE_NAME!r} takes only 'spec' (got {', '.join(sorted(extra))})")
+    spec = parsed.params.get("spec")
+    if spec is None:
         raise RewardParamError(f"{SIGNATURE_NAME!r} needs parameter 'spec' (a composite reward's JSON spec)")
+    try:
+        data = json.loads(spec) if isinstance(spec, str) else spec
+    except json.JSONDecodeError as exc:
+        raise RewardParamError(f"{SIGNATURE_NAME!r}: spec is not JSON ({exc.msg})") from None
+    if not isinstance(data, Mapping):
+        raise RewardParamError(f"{SIGNATURE_NAME!r}: spec must be a JSON object")
+    return build_spec(data, source="<signature>")
 
 
-register(_SignatureLoader(), replace=True)
+def _load_spec_like(value: str | Mapping[str, Any]) -> Reward:
+    """A composite from a mapping, a spec file path or a composite signature (installed into `as_reward`)."""
+    if isinstance(value, Mapping):
+        return build_spec(value)
+    if value.lower().endswith(SPEC_SUFFIXES):
+        return load_spec_file(value)
+    return from_signature(value)
+
+
+set_spec_loader(_load_spec_like)

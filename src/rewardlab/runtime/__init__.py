@@ -1,4 +1,4 @@
-"""Execution runtime: worker processes with deadlines enforced from outside the work, and sandboxes."""
+"""Execution runtime: the runner, worker processes with deadlines enforced from outside the work, and sandboxes."""
 
 from rewardlab.runtime._pool import (
     DEFAULT_MEMORY_MB,
@@ -6,9 +6,9 @@ from rewardlab.runtime._pool import (
     CallResult,
     PoolClosed,
     WorkerPool,
-    default_pool,
     default_workers,
 )
+from rewardlab.runtime._runner import Runner
 from rewardlab.runtime._sandbox import (
     MEMORY_HEADROOM_MB,
     Sandbox,
@@ -28,8 +28,8 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "CallResult",
     "PoolClosed",
+    "Runner",
     "WorkerPool",
-    "default_pool",
     "default_workers",
     "MEMORY_HEADROOM_MB",
     "Sandbox",

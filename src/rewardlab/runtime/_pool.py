@@ -10,7 +10,6 @@ thread or an asyncio event loop (through ``acall``).
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import importlib
 import multiprocessing
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from multiprocessing import spawn as _spawn
 from typing import Any
 
+from rewardlab._executor import CallResult
 from rewardlab._types import Status
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -51,21 +51,6 @@ def default_workers() -> int:
     if env:
         return max(1, int(env))
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-@dataclass(frozen=True, slots=True)
-class CallResult:
-    """What came back from one call: a value, or why there is none.
-
-    ``status`` is ``ok`` (``value`` holds the return value), ``timeout`` (the
-    deadline passed and the worker was killed) or ``error`` (the function
-    raised, ran out of memory, or its worker died).
-    """
-
-    status: Status
-    value: Any = None
-    reason: str = ""
-    elapsed_s: float = 0.0
 
 
 class PoolClosed(RuntimeError):
@@ -152,9 +137,38 @@ def _receive(conn: multiprocessing.connection.Connection) -> Any:
         raise
 
 
+_IN_WORKER = False
+_EXIT_HOOKS: list[Callable[[], None]] = []
+
+
+def in_worker() -> bool:
+    """True inside a worker process of a `WorkerPool`."""
+    return _IN_WORKER
+
+
+def on_worker_exit(hook: Callable[[], None]) -> None:
+    """In a worker: run ``hook`` when the pool stops this worker (what it set up is released there)."""
+    _EXIT_HOOKS.append(hook)
+
+
+def _run_exit_hooks() -> None:
+    while _EXIT_HOOKS:
+        hook = _EXIT_HOOKS.pop()
+        with contextlib.suppress(Exception):
+            hook()
+
+
 def _worker_main(conn: multiprocessing.connection.Connection, memory_mb: int | None, main: MainRef = None) -> None:
-    global _PARENT_MAIN
+    global _PARENT_MAIN, _IN_WORKER
     _PARENT_MAIN = main
+    _IN_WORKER = True
+    try:
+        _serve(conn, memory_mb)
+    finally:
+        _run_exit_hooks()
+
+
+def _serve(conn: multiprocessing.connection.Connection, memory_mb: int | None) -> None:
     # Own process group: a kill from the parent takes any children the work started.
     with contextlib.suppress(OSError):
         os.setsid()
@@ -432,22 +446,3 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_DEFAULT_POOL: WorkerPool | None = None
-_DEFAULT_LOCK = threading.Lock()
-
-
-def default_pool() -> WorkerPool:
-    """The process-wide pool used by isolated rewards when none is given."""
-    global _DEFAULT_POOL
-    with _DEFAULT_LOCK:
-        if _DEFAULT_POOL is None or _DEFAULT_POOL._closed:
-            _DEFAULT_POOL = WorkerPool()
-        return _DEFAULT_POOL
-
-
-@atexit.register
-def _close_default_pool() -> None:
-    if _DEFAULT_POOL is not None:
-        _DEFAULT_POOL.close()

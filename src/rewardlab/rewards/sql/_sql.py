@@ -1,7 +1,7 @@
 """Text-to-SQL rewards: execution accuracy on a real database, plus partial rewards.
 
 ``sql`` runs the predicted and the reference query on the sample's database
-(read-only, bounded; see `rewardlab.rewards._sql_engine`) and scores 1 when the
+(read-only, bounded; see `rewardlab.rewards.sql._sql_engine`) and scores 1 when the
 results are the same (`compare_results` gives the exact semantics). The partial
 rewards give denser signal (Reasoning-SQL, PaVeRL-SQL): ``sql_syntax``,
 ``sql_schema_link``, ``sql_ngram`` and ``sql_partial_match``.
@@ -29,8 +29,8 @@ from typing import Any, NoReturn
 
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score, Status
-from rewardlab.rewards._sql_compare import DEFAULT_FLOAT_TOL, ColumnOrder, compare_results, partial_match
-from rewardlab.rewards._sql_engine import (
+from rewardlab.rewards.sql._sql_compare import DEFAULT_FLOAT_TOL, ColumnOrder, compare_results, partial_match
+from rewardlab.rewards.sql._sql_engine import (
     DEFAULT_MAX_MEMORY_MB,
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
@@ -42,7 +42,7 @@ from rewardlab.rewards._sql_engine import (
     read_schema,
     run_query,
 )
-from rewardlab.rewards._sql_static import (
+from rewardlab.rewards.sql._sql_static import (
     extract_query,
     has_top_level_order_by,
     jaccard,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score
-from rewardlab.rewards._text import Unit, measure_length
+from rewardlab.rewards.text._text import TokenCounter, Unit, measure_length
 
 MAX_FORMAT_CHARS = 2_000_000
 """Completions longer than this are not scanned for tags; the regexes are
@@ -79,16 +80,15 @@ def format_reward(
     return Score.ok(0.0 if problems else 1.0, reason=reason)
 
 
-@reward(name="overlong", range=(-1.0, 0.0))
+@reward(name="overlong", range=(-1.0, 0.0), factory=True)
 def overlong(
-    sample: Sample,
     *,
     max_length: int = 4096,
     buffer: int = 1024,
     unit: Unit = "tokens",
     length_field: str | None = "completion_tokens",
     tokenizer: str | None = None,
-) -> Score:
+) -> Callable[[Sample], Score]:
     """DAPO soft overlong penalty (Yu et al., 2025, "DAPO", eq. 13).
 
     With ``L`` the completion length, ``L_max = max_length`` and
@@ -104,17 +104,22 @@ def overlong(
     text is measured instead. With no way to count tokens the sample abstains
     (a guessed count would shift the penalty silently).
     """
-    if not 0 < buffer <= max_length:
-        raise ValueError("buffer must be in (0, max_length]")
-    try:
-        n = measure_length(sample, unit, length_field, tokenizer)
-    except ValueError as exc:
-        return Score.abstain(str(exc))
-    soft_start = max_length - buffer
-    if n <= soft_start:
-        value = 0.0
-    elif n <= max_length:
-        value = (soft_start - n) / buffer
-    else:
-        value = -1.0
-    return Score.ok(value, components={"length": n})
+    counter = TokenCounter(tokenizer) if tokenizer else None  # loaded once, on first use, for this reward
+
+    def score(sample: Sample) -> Score:
+        if not 0 < buffer <= max_length:
+            raise ValueError("buffer must be in (0, max_length]")
+        try:
+            n = measure_length(sample, unit, length_field, counter)
+        except ValueError as exc:
+            return Score.abstain(str(exc))
+        soft_start = max_length - buffer
+        if n <= soft_start:
+            value = 0.0
+        elif n <= max_length:
+            value = (soft_start - n) / buffer
+        else:
+            value = -1.0
+        return Score.ok(value, components={"length": n})
+
+    return score

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import string
+import threading
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
@@ -117,13 +117,13 @@ Unit = Literal["chars", "words", "tokens"]
 
 
 def measure_length(
-    sample: Sample, unit: Unit, length_field: str | None = "completion_tokens", tokenizer: str | None = None
+    sample: Sample, unit: Unit, length_field: str | None = "completion_tokens", tokenizer: TokenCounter | None = None
 ) -> int:
     """Length of the completion.
 
     ``tokens``: the sample's ``length_field`` when present (a count, or a list of
-    token ids such as TRL's ``completion_ids``), else the local tokenizer file or
-    folder given as ``tokenizer`` (loaded with ``tokenizers``). rewardlab never
+    token ids such as TRL's ``completion_ids``), else the ``tokenizer`` (a
+    `TokenCounter` over a local tokenizer file or folder). rewardlab never
     guesses a token count. ``chars`` counts Unicode code points; ``words`` counts
     whitespace-separated words.
     """
@@ -136,24 +136,47 @@ def measure_length(
     if unit == "words":
         return len(text.split())
     if tokenizer:
-        return len(_load_tokenizer(tokenizer).encode(text, add_special_tokens=False).ids)
+        return tokenizer.count(text)
     raise ValueError(
         f"unit 'tokens' needs a token count: a {length_field!r} field, tokenizer=PATH, or unit=chars/words"
     )
 
 
-@functools.lru_cache(maxsize=4)
-def _load_tokenizer(path: str) -> Any:
-    try:
-        from tokenizers import Tokenizer
-    except ImportError as exc:  # an optional dependency (the trl extra has it)
-        raise ValueError("tokenizer=... needs the 'tokenizers' package") from exc
-    file = Path(path)
-    if file.is_dir():
-        file = file / "tokenizer.json"
-    if not file.is_file():
-        raise ValueError(f"tokenizer {path!r}: no tokenizer.json there")
-    return Tokenizer.from_file(str(file))
+class TokenCounter:
+    """Counts tokens with a local tokenizer (``tokenizer.json`` or its folder), loaded on first use.
+
+    One belongs to the reward that was given the path, and lives as long as it.
+    A tokenizer that cannot be loaded raises the same `ValueError` on every use.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._tokenizer: Any = None
+        self._error: str | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:  # an optional dependency (the trl extra has it)
+            raise ValueError("tokenizer=... needs the 'tokenizers' package") from None
+        file = Path(self.path)
+        if file.is_dir():
+            file = file / "tokenizer.json"
+        if not file.is_file():
+            raise ValueError(f"tokenizer {self.path!r}: no tokenizer.json there")
+        return Tokenizer.from_file(str(file))
+
+    def count(self, text: str) -> int:
+        with self._lock:
+            if self._tokenizer is None and self._error is None:
+                try:
+                    self._tokenizer = self._load()
+                except ValueError as exc:
+                    self._error = str(exc)
+        if self._error is not None:
+            raise ValueError(self._error)
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
 
 @reward(name="length", range=(0.0, float("inf")))

@@ -11,7 +11,7 @@ from typing import Any
 
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score, Status
-from rewardlab.rewards._answer import (
+from rewardlab.rewards.math._answer import (
     FinalAnswer,
     clean_answer,
     extract_final_answer,
@@ -169,7 +169,7 @@ _TEXT_WRAPPER = re.compile(r"^\\(?:text|textbf|mathrm|textrm)\s*\{([^{}]*)\}$")
 
 def _word_answer_verdict(answer: str, reference: str) -> bool | None:
     """Word answers ("the derivative", "\\text{odd}") compare as normalised text, articles ignored."""
-    from rewardlab.rewards._text import normalize_text
+    from rewardlab.rewards.text._text import normalize_text
 
     texts = []
     for text in (answer, reference):

@@ -2,26 +2,25 @@
 
 Expected outputs never enter the sandbox. The sandbox returns what the calls
 returned (or what the program printed) as plain data, and the verdicts are
-computed here (see `rewardlab.rewards._code_tests`).
+computed here (see `rewardlab.rewards.code._code_tests`).
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import threading
 import warnings
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rewardlab._reward import format_param, reward
+from rewardlab._reward import reward
+from rewardlab._signature import Signature
 from rewardlab._types import Sample, Score
-from rewardlab._version import __version__
-from rewardlab.rewards._code_tests import (
+from rewardlab.rewards.code._code_tests import (
     MAX_CODE_CHARS,
     CallCheck,
     StdinCase,
@@ -291,27 +290,31 @@ def run_suite(
     return run
 
 
-_SANDBOXES: dict[tuple[str, SandboxLimits, bool], Sandbox] = {}
-_SANDBOX_LOCK = threading.Lock()
+class Sandboxes:
+    """The sandboxes one `code` reward opened: one per (backend, limits, reuse), closed with the reward.
 
+    Reused sandbox workers outlive a batch, so a reward keeps them between
+    batches; ``close()`` (the reward's teardown) stops them.
+    """
 
-def shared_sandbox(backend: str, limits: SandboxLimits, *, reuse: bool) -> Sandbox:
-    """One `Sandbox` per (backend, limits, reuse) for the process, so reused workers outlive a batch."""
-    key = (backend, limits, reuse)
-    with _SANDBOX_LOCK:
-        box = _SANDBOXES.get(key)
-        if box is None:
-            box = _SANDBOXES[key] = Sandbox(backend, limits, reuse=reuse)
-        return box
+    def __init__(self) -> None:
+        self._boxes: dict[tuple[str, SandboxLimits, bool], Sandbox] = {}
+        self._lock = threading.Lock()
 
+    def get(self, backend: str, limits: SandboxLimits, *, reuse: bool) -> Sandbox:
+        key = (backend, limits, reuse)
+        with self._lock:
+            box = self._boxes.get(key)
+            if box is None:
+                box = self._boxes[key] = Sandbox(backend, limits, reuse=reuse)
+            return box
 
-@atexit.register
-def _close_sandboxes() -> None:
-    with _SANDBOX_LOCK:
-        boxes = list(_SANDBOXES.values())
-        _SANDBOXES.clear()
-    for box in boxes:
-        box.close()
+    def close(self) -> None:
+        with self._lock:
+            boxes = list(self._boxes.values())
+            self._boxes.clear()
+        for box in boxes:
+            box.close()
 
 
 def _suite_key(sample: Sample) -> str:
@@ -338,9 +341,7 @@ def difficulty_weights(pass_table: Sequence[Sequence[bool]]) -> list[float]:
 
 
 def _signature(params: dict[str, Any], backend: str) -> str:
-    shown = dict(params, backend=backend or params["backend"])
-    parts = ["code", *(f"{k}:{format_param(v)}" for k, v in shown.items()), f"version:{__version__}"]
-    return "|".join(parts)
+    return Signature("code", params, backend=backend or params["backend"]).format()
 
 
 def _reason(run: CodeRun, passed: int, total: int, fallback: str | None = None) -> str:
@@ -356,9 +357,8 @@ def _reason(run: CodeRun, passed: int, total: int, fallback: str | None = None) 
     return head[: max(40, _REASON_CHARS - len(tail))] + tail[:_REASON_CHARS]
 
 
-@reward(name="code", range=(0.0, 1.0), batched=True)
+@reward(name="code", range=(0.0, 1.0), batched=True, factory=True)
 def code(
-    samples: list[Sample],
     *,
     credit: Credit = "all",
     backend: str = "auto",
@@ -369,7 +369,7 @@ def code(
     entry_point: str | None = None,
     workers: int | None = None,
     reuse: bool = True,
-) -> list[Score]:
+) -> Iterator[Callable[[list[Sample]], list[Score]]]:
     """Run the completion's code against the row's tests in a sandbox.
 
     Tests come from the row: ``test`` + ``entry_point`` (HumanEval ``check``),
@@ -401,10 +401,43 @@ def code(
         "workers": workers,
         "reuse": reuse,
     }
+    sandboxes = Sandboxes()
+    try:
+        yield lambda samples: score_code(samples, sandboxes, **params)  # type: ignore[arg-type]
+    finally:
+        sandboxes.close()
+
+
+def score_code(
+    samples: list[Sample],
+    sandboxes: Sandboxes,
+    *,
+    credit: Credit = "all",
+    backend: str = "auto",
+    timeout: float = 10.0,
+    memory_mb: int = 1024,
+    output_bytes: int = 1_000_000,
+    io_compare: Literal["lines", "tokens"] = "lines",
+    entry_point: str | None = None,
+    workers: int | None = None,
+    reuse: bool = True,
+) -> list[Score]:
+    """Score a batch with the sandboxes of one `code` reward (see `code`)."""
+    params = {
+        "credit": credit,
+        "backend": backend,
+        "timeout": timeout,
+        "memory_mb": memory_mb,
+        "output_bytes": output_bytes,
+        "io_compare": io_compare,
+        "entry_point": entry_point,
+        "workers": workers,
+        "reuse": reuse,
+    }
     if credit not in ("all", "fraction", "difficulty"):
         raise ValueError(f"credit must be all, fraction or difficulty, got {credit!r}")
     try:
-        box = shared_sandbox(backend, _limits(timeout, memory_mb, output_bytes), reuse=reuse)
+        box = sandboxes.get(backend, _limits(timeout, memory_mb, output_bytes), reuse=reuse)
     except SandboxUnavailable as exc:
         return [Score.error(str(exc)).with_signature(_signature(params, backend))] * len(samples)
     signature = _signature(params, box.backend_name)

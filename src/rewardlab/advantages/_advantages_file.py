@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from rewardlab._io import DataError, RowWriter, file_format, iter_raw_rows, parse_row
-from rewardlab.compose._advantages import DEFAULT_EPS, ESTIMATORS, field_value, group_advantages
+from rewardlab.advantages._advantages import DEFAULT_EPS, ESTIMATORS, field_value, group_advantages
 
 WRITE_BATCH_ROWS = 2048
 """Rows per write: the output is flushed this often."""

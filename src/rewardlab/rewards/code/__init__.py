@@ -1,0 +1,1 @@
+"""The code family: programs run against tests in a sandbox (`code`)."""

@@ -1,0 +1,1 @@
+"""The format family: tag structure and length budgets (`format`, `overlong`)."""

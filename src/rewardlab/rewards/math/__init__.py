@@ -1,0 +1,1 @@
+"""The math family: final-answer extraction and mathematical equality (`math`)."""
