@@ -642,9 +642,18 @@ def _our_cgroups() -> list[str]:
 
 
 def _live_workers() -> int:
-    from rewardlab.rewards._code import _SANDBOXES
-
-    return sum(1 for box in list(_SANDBOXES.values()) for w in list(box._idle) if w.alive)
+    """Reused sandbox workers alive now: their first processes are children of this test process."""
+    count = 0
+    for pid in _descendants(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == os.getpid() and comm in ("bwrap", "unshare") and fields[0] != b"Z":
+            count += 1
+    return count
 
 
 def _settled(check, seconds: float = 5.0) -> bool:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import rewardlab
-from rewardlab.rewards._code_tests import _Undecodable, decode_value
+from rewardlab.rewards.code._code_tests import _Undecodable, decode_value
 from rewardlab.runtime import available_backends
 
 STRICT = os.environ.get("REWARDLAB_STRICT_TESTS") == "1"

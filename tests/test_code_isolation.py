@@ -262,7 +262,7 @@ READ_CONSTS = (
 
 
 def test_sandbox_side_expressions_hold_no_expected_value() -> None:
-    from rewardlab.rewards._code_tests import CallCheck, TrustedTest, suite_from_asserts, suite_from_check
+    from rewardlab.rewards.code._code_tests import CallCheck, TrustedTest, suite_from_asserts, suite_from_check
 
     suite = suite_from_asserts(WRAPPED_VERDICTS + NOT_DECOMPOSABLE, entry_point="f")
     checks = suite.cases[: len(WRAPPED_VERDICTS)]
