@@ -399,6 +399,10 @@ class WorkerPool:
             try:
                 if not self._closed:
                     worker.prepare(warm)
+            except Exception:
+                if not self._closed:
+                    raise
+                # closed meanwhile (a short job): close() stopped this worker under the warm-up
             finally:
                 self._idle.put(worker)
 

@@ -428,6 +428,7 @@ def _run_duckdb(handle: _DuckConnection, query: str, limits: QueryLimits) -> Exe
 
 # -- connection cache and entry point ------------------------------------------------------
 
+
 class _ConnectionCache(OrderedDict[tuple[Any, ...], Any]):
     """One thread's open connections; closed explicitly when the thread's locals are dropped."""
 
