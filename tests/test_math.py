@@ -150,7 +150,7 @@ def _math_verify_parse_that_times_out_on(monkeypatch, slow: str) -> list[str]:
 
 
 def test_a_reference_whose_parse_timed_out_is_not_remembered_as_unparsable(monkeypatch) -> None:
-    from rewardlab.rewards import _math
+    from rewardlab.rewards.math import _math
 
     _math._parse_gold.cache_clear()
     _math_verify_parse_that_times_out_on(monkeypatch, "\\sqrt{7}")
@@ -161,7 +161,7 @@ def test_a_reference_whose_parse_timed_out_is_not_remembered_as_unparsable(monke
 
 
 def test_an_answer_whose_parse_timed_out_is_a_timeout(monkeypatch) -> None:
-    from rewardlab.rewards import _math
+    from rewardlab.rewards.math import _math
 
     _math_verify_parse_that_times_out_on(monkeypatch, "\\sqrt{11}")
     verdict = _math.verify_answer("\\sqrt{11}", "\\sqrt{5}", 6, 15, True)
@@ -173,7 +173,7 @@ def test_a_failing_pair_does_not_hide_an_equal_pair(monkeypatch) -> None:
     # turn a match found by another pair into an error.
     import math_verify
 
-    from rewardlab.rewards import _math
+    from rewardlab.rewards.math import _math
 
     real = math_verify.verify
 
