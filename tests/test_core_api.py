@@ -34,6 +34,7 @@ def test_exported_names_are_exactly_the_public_api() -> None:
             "list_rewards",
             "load",
             "register",
+            "remote",
             "reward",
         ]
     )
