@@ -14,6 +14,7 @@ PACKAGES = [
     "rewardlab.advantages",
     "rewardlab.audit",
     "rewardlab.integrations",
+    "rewardlab.rewards.judge",
 ]
 
 

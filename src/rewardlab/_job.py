@@ -40,6 +40,8 @@ class JobSummary:
     statuses: Counter[str] = field(default_factory=Counter)
     value_sum: float = 0.0
     seconds: float = 0.0
+    usage: dict[str, float] = field(default_factory=dict)
+    """Totals of the usage components of judge rewards (`USAGE_COMPONENTS`), when the reward has any."""
 
     @property
     def mean(self) -> float | None:
@@ -54,6 +56,11 @@ class _ChunkResult:
     stop: DataError | None
     statuses: Counter[str]
     value_sum: float
+    usage: dict[str, float]
+
+
+USAGE_COMPONENTS = ("judge_requests", "judge_cached", "judge_prompt_tokens", "judge_completion_tokens", "judge_cost")
+"""Score components that count resources (a judge's requests, tokens, cost), summed over a run."""
 
 
 def output_column_types(output_field: str) -> dict[str, Any]:
@@ -106,6 +113,7 @@ def process_chunk(
         samples.append(sample)
     scores = reward.score(samples, pool=pool) if samples else []
     statuses: Counter[str] = Counter()
+    usage: dict[str, float] = {}
     value_sum = 0.0
     out: list[Any] = []
     key_status, key_reason = f"{output_field}_status", f"{output_field}_reason"
@@ -119,8 +127,13 @@ def process_chunk(
         statuses[score.status.value] += 1
         if score.value is not None:
             value_sum += score.value
+        for key, amount in score.components.items():
+            # a composite's term components arrive as "term.judge_requests"
+            name = key.rsplit(".", 1)[-1]
+            if name in USAGE_COMPONENTS:
+                usage[name] = usage.get(name, 0.0) + amount
         out.append(dumps_row(row) if encode_jsonl else row)
-    return _ChunkResult(out, bad, stop, statuses, value_sum)
+    return _ChunkResult(out, bad, stop, statuses, value_sum, usage)
 
 
 def _chunks(
@@ -307,6 +320,8 @@ def score_file(
         summary.bad_rows += len(result.bad)
         summary.statuses.update(result.statuses)
         summary.value_sum += result.value_sum
+        for name, amount in result.usage.items():
+            summary.usage[name] = summary.usage.get(name, 0.0) + amount
         bar.advance(raws)
         return result.stop
 
@@ -351,7 +366,7 @@ def _failed_chunk(
     skip_bad: bool,
 ) -> _ChunkResult:
     """A batch whose worker died or overran: its rows keep a status, never a silent zero."""
-    failed = _ChunkResult([], [], None, Counter(), 0.0)
+    failed = _ChunkResult([], [], None, Counter(), 0.0, {})
     status = Status.TIMEOUT if outcome.status is Status.TIMEOUT else Status.ERROR
     for raw in raws:
         try:

@@ -945,7 +945,7 @@ def load_single(name_or_signature: str, params: Mapping[str, Any] | None = None)
     signature = Signature.parse(text)
     base = lookup(signature.name)
     raw: dict[str, Any] = dict(signature.params)
-    declared = base.declared if isinstance(base, FunctionReward) else {}
+    declared = getattr(base, "declared", None) or {}  # a FunctionReward's, or a Reward subclass's own table
     for key in ("backend", "model"):  # run fields a reward may also take as a parameter
         value = getattr(signature, key)
         if value is not None and key in declared:

@@ -102,3 +102,10 @@ def score(
         f"scored {summary.rows} rows{resumed} in {summary.seconds:.1f}s ({rate:,.0f} rows/s): "
         f"{statuses}; mean {mean}{skipped} -> {output}"
     )
+    if summary.usage:
+        u = summary.usage
+        cost = f", cost {u['judge_cost']:.4f}" if "judge_cost" in u else ""
+        err.print(
+            f"judge: {u['judge_requests']:.0f} requests, {u['judge_cached']:.0f} cached, "
+            f"{u['judge_prompt_tokens']:.0f} prompt + {u['judge_completion_tokens']:.0f} completion tokens{cost}"
+        )
