@@ -337,6 +337,8 @@ def main() -> None:
                 expected = [1 - min(v, 100) / 100 if name == "ter" else min(1.0, v / scale) for v in values]
                 close = all(math.isclose(a, max(0.0, b), abs_tol=1e-6) for a, b in zip(got, expected, strict=True))
                 agree = "yes" if close else "NO"
+                if not close:  # the agreement BENCHMARKS.md states is asserted, not only printed
+                    raise SystemExit(f"{name}: rewardlab and {label} give different values")
             a, b = statistics.median(ours), statistics.median(theirs)
             n = len(rows)
             print(f"| {name} | {label} | {n} | {n / a:,.0f} | {n / b:,.0f} | {a / b:.2f}x | {agree} |")

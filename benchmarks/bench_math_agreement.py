@@ -73,7 +73,7 @@ def main() -> None:
         by_file[row["file"]].append((ours == expected, theirs == expected))
         if ours != expected:
             wrong.append((row, score))
-    print(f"math-verify {version('math-verify')} (installed); rewardlab {rewardlab.__version__}")
+    print(f"math-verify {version('math-verify')} (installed); rewardlab {rewardlab.__version__}\n")
     print("| test file | rows | rewardlab agrees | math-verify agrees |")
     print("|---|---|---|---|")
     for name, marks in sorted(by_file.items()):

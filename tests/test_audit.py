@@ -389,8 +389,15 @@ def test_bootstrap_is_seeded() -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.tuples(*[st.integers(0, 60)] * 4), st.integers(0, 2**16))
 def test_bootstrap_intervals_are_ordered_rates(counts: tuple[int, int, int, int], seed: int) -> None:
+    import numpy as np
+
+    from rewardlab.audit._labelled import METRICS
+
     intervals = bootstrap_intervals(counts, resamples=200, seed=seed)
-    for interval in intervals.values():
+    observed = [np.array([float(c)]) for c in counts]
+    for name, interval in intervals.items():
+        undefined = bool(np.isnan(METRICS[name](*observed))[0])
+        assert (interval is None) == undefined, (name, counts, interval)
         if interval is not None:
             assert 0.0 <= interval[0] <= interval[1] <= 1.0
 

@@ -31,6 +31,8 @@ BACKENDS = available_backends()
 if STRICT and "bwrap" not in BACKENDS:
     raise RuntimeError("bubblewrap is required when REWARDLAB_STRICT_TESTS=1")
 needs_sandbox = pytest.mark.skipif(not BACKENDS, reason="no sandbox backend works here (install bubblewrap)")
+# Tests of the default (backend="auto") need bubblewrap itself, not the weaker fallback.
+needs_bwrap = pytest.mark.skipif("bwrap" not in BACKENDS, reason="bubblewrap does not work here")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -93,7 +95,7 @@ def test_difficulty_weights_are_positive_and_all_pass_earns_one(table: list[list
     for row in table:
         value = sum(w for w, ok in zip(weights, row, strict=False) if ok) / sum(weights)
         assert 0.0 <= value <= 1.0
-        assert (value == 1.0) == all(row) or abs(value - 1.0) < 1e-12
+        assert (abs(value - 1.0) < 1e-12) == all(row), (row, weights)
     # a test fewer samples pass never weighs less
     rates = [sum(r[t] for r in table) for t in range(3)]
     for a in range(3):
@@ -118,7 +120,7 @@ def test_stdout_whitespace_rules(actual: str, expected: str, rule: str, same: bo
 
 
 # -- real sandbox ----------------------------------------------------------------
-@needs_sandbox
+@needs_bwrap
 def test_every_test_shape_scores_with_all_and_fraction_credit() -> None:
     good = "```python\ndef add(a, b):\n    return a + b\n```"
     half = "def add(a, b):\n    return a + b if a else 0"
@@ -144,7 +146,7 @@ def test_every_test_shape_scores_with_all_and_fraction_credit() -> None:
     assert fraction.score([{**io, "completion": program}])[0].value == pytest.approx(2 / 3)
 
 
-@needs_sandbox
+@needs_bwrap
 def test_syntax_error_stops_early_and_missing_tests_abstain() -> None:
     reward = rewardlab.load("code")
     bad, none, broken = reward.score(
@@ -159,7 +161,7 @@ def test_syntax_error_stops_early_and_missing_tests_abstain() -> None:
     assert broken.status.value == "error" and "calls[0]" in broken.reason
 
 
-@needs_sandbox
+@needs_bwrap
 def test_trusted_mode_is_marked_and_signature_names_backend() -> None:
     reward = rewardlab.load("code")
     score = reward.score([{"completion": "def f(x):\n    return x", "tests": ["y = f(2)\nassert y == 2"]}])[0]
@@ -168,7 +170,7 @@ def test_trusted_mode_is_marked_and_signature_names_backend() -> None:
     assert rewardlab.load(score.signature).signature == score.signature
 
 
-@needs_sandbox
+@needs_bwrap
 def test_difficulty_credit_weights_rarely_passed_tests() -> None:
     row = {"tests": ["assert f(1) == 1", "assert f(2) == 2", "assert f(3) == 3"]}
     codes = [
@@ -192,16 +194,19 @@ def test_reused_worker_leaks_no_state_between_samples(backend: str) -> None:
         "    if os.listdir('.') or os.listdir('/tmp'): found.append('files')\n"
         "    if hasattr(builtins, 'mark') or hasattr(json, 'mark'): found.append('modules')\n"
         "    if 'MARK' in os.environ: found.append('env')\n"
-        "    if [p for p in os.listdir('/proc') if p.isdigit() and p not in ('1', str(os.getpid()), str(os.getppid()))]:\n"  # noqa: E501
+        "    zygote = os.getppid()\n"
+        "    runner = open(f'/proc/{zygote}/stat').read().rsplit(')', 1)[1].split()[1]\n"
+        "    known = ('1', str(os.getpid()), str(zygote), runner)\n"
+        "    if [p for p in os.listdir('/proc') if p.isdigit() and p not in known]:\n"
         "        found.append('processes')\n"
-        "    if open('/proc/sysvipc/shm').read().count('\\n') > 1: found.append('shm')\n"
+        "    if open('/proc/sysvipc/sem').read().count('\\n') > 1: found.append('ipc')\n"
         "    return found\n"
     )
     dirty = (
         "import os, builtins, json, ctypes, time\n"
         "open('left', 'w').write('x'); open('/tmp/left', 'w').write('x'); os.mkdir('d'); os.chmod('d', 0)\n"
         "builtins.mark = json.mark = 1; os.environ['MARK'] = '1'\n"
-        "ctypes.CDLL(None).shmget(1234, 4096, 0o1666)\n"
+        "ctypes.CDLL(None).semget(1234, 4, 0o1666)\n"
         "if os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
         "def dirty():\n    return 1\n"
     )
@@ -210,13 +215,14 @@ def test_reused_worker_leaks_no_state_between_samples(backend: str) -> None:
         assert {"i": 0, "value": []} in first.frames
         made = box.run(SandboxJob("calls", dirty + spy, [{"expr": "seen()"}], entry_point="dirty"))
         leaked = [f for f in made.frames if "i" in f][0]["value"]
-        assert {"files", "modules", "env", "shm"} <= set(leaked)  # the spy does see a dirty job's own state
+        # the spy does see a dirty job's own state
+        assert {"files", "modules", "env", "ipc", "processes"} <= set(leaked)
         after = box.run(SandboxJob("calls", spy, [{"expr": "candidate()"}], entry_point="seen"))
         assert {"i": 0, "value": []} in after.frames, after.frames
         assert len(box._idle) == 1  # the same worker served all three jobs
 
 
-@needs_sandbox
+@needs_bwrap
 def test_score_command_reads_fields_from_row_extras(tmp_path: Path) -> None:
     out = tmp_path / "scored.jsonl"
     result = subprocess.run(
@@ -248,7 +254,7 @@ def _break(solution: str) -> str:
     return "\n".join(ast.unparse(tree).splitlines()[1:]) + "\n"
 
 
-@needs_sandbox
+@needs_bwrap
 @pytest.mark.slow
 def test_humaneval_canonical_solutions_score_one_and_broken_ones_zero() -> None:
     problems = _humaneval()
@@ -270,3 +276,27 @@ def test_humaneval_canonical_solutions_score_one_and_broken_ones_zero() -> None:
     passed = [(p["task_id"], s.reason) for p, s in zip(problems, bad, strict=False) if s.value != 0.0]
     assert not passed, passed[:5]
     assert sum(s.components["trusted_tests"] == 0 for s in good) >= 150  # decomposed, not trusted
+
+
+@needs_sandbox
+def test_auto_fallback_warns_once_and_says_so_in_the_reason(monkeypatch, caplog) -> None:
+    import logging
+
+    from rewardlab.runtime import _sandbox
+
+    if "unshare" not in BACKENDS:
+        pytest.skip("the unshare fallback does not work here")
+    monkeypatch.setattr(_sandbox.BubblewrapBackend, "unavailable_reason", classmethod(lambda cls: "bwrap: not here"))
+    monkeypatch.setattr(_sandbox, "_fallback_warned", set())
+    row = {"completion": "def f(x):\n    return x", "tests": ["assert f(2) == 2"]}
+    with caplog.at_level(logging.WARNING, logger="rewardlab.sandbox"):
+        # a timeout no other test uses: a sandbox of its own, not one cached with bubblewrap
+        first = rewardlab.load("code", timeout=7.25).score([row])[0]
+        second = rewardlab.load("code", timeout=7.5).score([row])[0]
+    assert first.value == 1.0 and "backend:unshare" in first.signature
+    for score in (first, second):
+        assert "weaker sandbox unshare" in score.reason and "bwrap: not here" in score.reason, score.reason
+    warnings = [r for r in caplog.records if r.name == "rewardlab.sandbox"]
+    assert len(warnings) == 1 and "fell back to 'unshare'" in warnings[0].getMessage()
+    explicit = rewardlab.load("code", backend="unshare", timeout=7.75).score([row])[0]
+    assert "weaker sandbox" not in explicit.reason  # asked for by name: no fallback to report

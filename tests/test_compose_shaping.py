@@ -24,6 +24,7 @@ from rewardlab.compose import (
     pairwise_win_rate,
     par,
     running_normalize,
+    weighted_sum,
 )
 
 V = rewardlab.load("test_compose_value")
@@ -170,6 +171,49 @@ def test_pairwise_win_rate_with_a_preference_function() -> None:
     assert rewardlab.load(r.signature).score(samples)[2].value == 1.0  # module-level function: loadable
 
 
+def _judge(a: rewardlab.Sample, b: rewardlab.Sample) -> object:
+    """A preference that misbehaves on pairs involving the completions 'raise', 'big', 'nan' or 'text'."""
+    for s in (a, b):
+        if s.completion_text == "raise":
+            raise RuntimeError("judge backend down")
+        if s.completion_text in ("big", "nan", "text"):
+            return {"big": 1.5, "nan": float("nan"), "text": "0.5"}[s.completion_text]
+    return float(len(a.completion_text) > len(b.completion_text))
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("raise", "preference raised RuntimeError: judge backend down"),
+        ("big", "preference returned 1.5, outside [0, 1]"),
+        ("nan", "preference returned nan, outside [0, 1]"),
+        ("text", "preference returned '0.5', not a probability"),
+    ],
+)
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_pairwise_win_rate_a_failing_preference_makes_the_pair_an_error(bad: str, reason: str, symmetric: bool) -> None:
+    r = pairwise_win_rate(_judge, symmetric=symmetric)
+    rows = [{"completion": c, "prompt": "p", "id": f"s{k}"} for k, c in enumerate(["aa", bad, "a", "aaa"])]
+    out = r.score(rows)
+    # the bad sample fails against every opponent; each opponent fails against it
+    assert [s.status for s in out] == [Status.ERROR] * 4
+    assert out[1].reason == f"against sample 's0': {reason}"
+    assert out[0].reason == f"against sample 's1': {reason}"
+    assert out[3].reason == f"against sample 's1': {reason}"
+    # samples in other groups, and pairs that gave verdicts, are not affected
+    out = r.score(rows + [{"completion": c, "prompt": "q"} for c in ["bb", "b"]])
+    assert [s.value for s in out[4:]] == [1.0, 0.0] and out[4].reason == ""
+
+
+def test_pairwise_win_rate_a_pair_left_out_is_said_in_the_reason() -> None:
+    r = pairwise_win_rate(_compose_rewards.longer)
+    out = r.score([{"completion": c, "prompt": "p"} for c in ["aa", "x", "a"]])
+    assert out[0].value == 1.0 and out[0].reason == "1 of 2 opponents left out (no verdict)"
+    bt = pairwise_win_rate(V, group_by="g")
+    out = bt.score([{"completion": "c", "g": 1, "value": v} for v in (0.0, "timeout", 0.0)])
+    assert out[0].value == 0.5 and out[0].reason == "1 of 2 opponents left out (their test_compose_value is not ok)"
+
+
 def test_pairwise_win_rate_symmetric_and_bradley_terry() -> None:
     def first_wins(a: rewardlab.Sample, b: rewardlab.Sample) -> float:
         return 0.9  # pure position bias
@@ -198,3 +242,20 @@ def test_transforms_keep_no_per_batch_state_between_concurrent_calls() -> None:
     with ThreadPoolExecutor(8) as threads:
         got = list(threads.map(lambda batch: [s.value for s in r.score(batch)], batches))
     assert got == expected
+
+
+def test_a_stateful_reward_is_never_shipped_to_workers_by_the_runner() -> None:
+    # the runner behind audit, bench and the score job ships cheap rewards' batches to worker
+    # processes; a running normaliser there would restart from this process's state every batch
+    from rewardlab.runtime._runner import Runner
+
+    size = 500
+    rows = [rewardlab.Sample(completion="c", extras={"value": float(i % 17)}) for i in range(2 * size + 300)]
+    assert running_normalize(V).stateful and weighted_sum(Term(running_normalize(V), 1.0)).stateful
+    assert not V.stateful
+    reference = running_normalize(V)
+    expected = [s.value for k in range(0, len(rows), size) for s in reference.score(rows[k : k + size])]
+    with Runner(running_normalize(V), workers=2, ship=True, batch_size=size) as runner:
+        assert not runner.shipped
+        got = [s.value for s in runner.score(rows)]
+    assert got == pytest.approx(expected)

@@ -257,6 +257,63 @@ def test_third_party_entry_point_is_found(tmp_path: Path) -> None:
     assert out.stdout.split() == ["1.0", "0.0"]
 
 
+def test_entry_points_that_give_no_reward_are_reported_with_their_distribution(tmp_path: Path) -> None:
+    pkg = tmp_path / "site"
+    (pkg / "mixed_rewards").mkdir(parents=True)
+    (pkg / "mixed_rewards" / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            from rewardlab import reward
+
+            @reward(name="mixed_good", register=False)
+            def good(sample):
+                return 1.0
+
+            def plain(sample):
+                return 1.0
+            """
+        )
+    )
+    (pkg / "mixed_rewards" / "empty.py").write_text("X = 1\n")
+    (pkg / "mixed_rewards" / "broken.py").write_text("raise ImportError('needs a GPU library')\n")
+    dist = pkg / "mixed_rewards-2.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mixed-rewards\nVersion: 2.3\n")
+    (dist / "entry_points.txt").write_text(
+        "[rewardlab.rewards]\n"
+        "good = mixed_rewards:good\n"
+        "plain = mixed_rewards:plain\n"
+        "empty = mixed_rewards.empty\n"
+        "broken = mixed_rewards.broken\n"
+    )
+    code = (
+        "import rewardlab; names = [r.name for r in rewardlab.list_rewards()];"
+        "print('mixed_good' in names, rewardlab.load('mixed_good').score([{'completion': 'x'}])[0].value)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(pkg), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "1.0"]  # the good entry point still works
+    warned = [line for line in out.stderr.splitlines() if "EntryPointWarning" in line]
+    prefix = "EntryPointWarning: entry point {} (rewardlab.rewards) of distribution mixed-rewards 2.3"
+    assert len(warned) == 3, out.stderr
+    assert warned[0].endswith(
+        prefix.format("'plain' = 'mixed_rewards:plain'")
+        + " is function 'plain', not a reward or a module of rewards; it is ignored"
+    )
+    assert warned[1].endswith(
+        prefix.format("'empty' = 'mixed_rewards.empty'") + " is a module that defines no reward; it is ignored"
+    )
+    assert warned[2].endswith(
+        prefix.format("'broken' = 'mixed_rewards.broken'")
+        + " could not be loaded: ImportError: needs a GPU library; it is ignored"
+    )
+
+
 @settings(max_examples=100, deadline=None)
 @given(tags=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4), strict=st.booleans())
 def test_any_parameters_survive_the_signature_round_trip(tags: list[str], strict: bool) -> None:

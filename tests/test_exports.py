@@ -14,6 +14,7 @@ PACKAGES = [
     "rewardlab.advantages",
     "rewardlab.audit",
     "rewardlab.integrations",
+    "rewardlab.models",
     "rewardlab.rewards.judge",
 ]
 
@@ -42,3 +43,17 @@ def test_importing_rewardlab_does_not_load_heavy_dependencies() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_model_rewards_load_by_name_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rewardlab, rewardlab.models;"
+        "[rewardlab.load(n, model='m') for n in ('rm', 'likelihood', 'prm', 'embedding_rm')];"
+        "rewardlab.load('dpo_implicit', policy='p', reference='r'); rewardlab.list_rewards();"
+        "print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "torch" not in out.stdout and "transformers" not in out.stdout, out.stdout

@@ -314,6 +314,22 @@ def test_openrlhf_written_reward_file(tmp_path: Path) -> None:
     out = reward_func(["P: Paris", "P: Rome", "P: x"], ["P: ", "P: ", "P: "], ["Paris", "Paris", None])
     assert out["rewards"].tolist() == [1.0, 0.0, 0.0]  # the abstention gets the chosen 0, and is flagged
     assert out["extra_logs"]["rewardlab_ok"].tolist() == [1.0, 1.0, 0.0]
-    assert openrlhf_adapter.split_response("abc", "xyz") == "abc"
     with pytest.raises(ValueError, match="on_failure"):
         openrlhf_adapter.write_reward_file(tmp_path / "x.py", "exact_match", on_failure="maybe")
+
+
+def test_openrlhf_a_query_that_does_not_start_with_its_prompt_is_an_error_not_scored_whole() -> None:
+    # The whole query "P: Paris" would match the reference "P: Paris"; the response cannot be found.
+    reward_func = openrlhf_adapter.make_reward_func("exact_match", on_failure="nan")
+    out = reward_func(["<s>P: Paris", "P: Paris", "Paris"], ["P: ", "P: ", ""], ["P: Paris", "Paris", "Paris"])
+    assert math.isnan(out["rewards"][0].item()) and out["rewards"][1:].tolist() == [1.0, 1.0]
+    assert out["extra_logs"]["rewardlab_ok"].tolist() == [0.0, 1.0, 1.0]
+    strict = openrlhf_adapter.make_reward_func("exact_match")
+    with pytest.raises(rewardlab.integrations.RewardFailure) as failed:
+        strict(["<s>P: Paris"], ["P: "], ["P: Paris"])
+    assert failed.value.score.status is rewardlab.Status.ERROR
+    assert failed.value.score.reason.startswith(
+        "query does not start with its prompt (first difference at character 0: query '<s>P: Paris', prompt 'P: ')"
+    )
+    assert openrlhf_adapter.split_response("abc", "xyz") is None
+    assert openrlhf_adapter.split_response("P: abc", "P: ") == "abc"

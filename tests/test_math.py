@@ -10,7 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import rewardlab
@@ -66,15 +66,17 @@ def test_math_verify_cases_agree_at_least_as_well_as_math_verify(math, pool, sha
     assert our_agree >= theirs, f"rewardlab {our_agree}/262 vs math-verify {theirs}/262"
 
 
+# name -> (completion, status): refused inputs are a 0 with the reason; inputs that math-verify
+# or the hard deadline cannot finish are ``timeout``, never a 0.
 PATHOLOGICAL = {
-    "tower": "\\boxed{9^{9^{9^{9}}}}",
-    "big-power": "\\boxed{9^{99999999}}",
-    "factorial-expression": "\\boxed{(10^{6})!}",
-    "nested-300": "\\boxed{" + "(" * 300 + "1" + ")" * 300 + "}",
-    "megabyte": "x " * 500_000 + "\\boxed{4}",
-    "megabyte-no-answer": "1 + " * 300_000,
-    "integral": "\\boxed{\\int_0^{\\infty} e^{-x^{100}} \\sin(x^{50}) dx}",
-    "over-cap": "y" * 4_000_001,
+    "tower": ("\\boxed{9^{9^{9^{9}}}}", Status.OK),
+    "big-power": ("\\boxed{9^{99999999}}", Status.TIMEOUT),
+    "factorial-expression": ("\\boxed{(10^{6})!}", Status.TIMEOUT),
+    "nested-300": ("\\boxed{" + "(" * 300 + "1" + ")" * 300 + "}", Status.OK),
+    "megabyte": ("x " * 500_000 + "\\boxed{4}", Status.OK),
+    "megabyte-no-answer": ("1 + " * 300_000, Status.OK),
+    "integral": ("\\boxed{\\int_0^{\\infty} e^{-x^{100}} \\sin(x^{50}) dx}", Status.TIMEOUT),
+    "over-cap": ("y" * 4_000_001, Status.OK),
 }
 
 
@@ -87,7 +89,7 @@ def _timed(fn):
 @pytest.mark.parametrize("context", ["main", "thread", "asyncio"])
 def test_pathological_inputs_finish_within_the_deadline(context: str, pool) -> None:
     reward = rewardlab.load("math", timeout=3.0)
-    samples = [Sample(completion=c, reference="3") for c in PATHOLOGICAL.values()]
+    samples = [Sample(completion=c, reference="3") for c, _ in PATHOLOGICAL.values()]
 
     def main():
         return reward.score(samples, pool=pool)
@@ -105,10 +107,87 @@ def test_pathological_inputs_finish_within_the_deadline(context: str, pool) -> N
     scores, elapsed = _timed({"main": main, "thread": thread, "asyncio": in_asyncio}[context])
     # all samples run two at a time; each one within its 3 s deadline
     assert elapsed < 3.0 * len(samples) / 2 + 2.0
-    for name, score in zip(PATHOLOGICAL, scores, strict=True):
-        assert score.status in (Status.OK, Status.TIMEOUT), (name, score)
-        assert score.value in (0.0, None), (name, score)
+    for (name, (_, status)), score in zip(PATHOLOGICAL.items(), scores, strict=True):
+        assert score.status is status, (name, score)
+        assert score.value == (0.0 if status is Status.OK else None), (name, score)
     assert scores[list(PATHOLOGICAL).index("over-cap")].reason.startswith("refused")
+
+
+def test_a_correct_answer_the_verifier_cannot_finish_is_a_timeout_not_a_zero(math, pool) -> None:
+    # (10^6)! / (10^6 - 1)! is 1000000, but sympy cannot evaluate it within math-verify's budget.
+    completion = "\\boxed{\\frac{(10^{6})!}{(10^{6}-1)!}}"
+    score = math.score([Sample(completion=completion, reference="1000000")], pool=pool)[0]
+    assert score.status is Status.TIMEOUT, score
+    assert score.value is None
+    assert "\\frac{(10^{6})!}" in score.reason
+
+
+def test_a_verifier_exception_is_an_error_not_a_zero(math, pool) -> None:
+    # math-verify raises ValueError("Can't evaluate nan or zoo") on a reference of 1/0.
+    score = math.score([Sample(completion="\\boxed{\\frac{1}{2}}", reference="\\frac{1}{0}")], pool=pool)[0]
+    assert score.status is Status.ERROR, score
+    assert "math-verify failed while comparing: ValueError" in score.reason
+
+
+def _math_verify_parse_that_times_out_on(monkeypatch, slow: str) -> list[str]:
+    """Replace math_verify.parse by one that behaves like math-verify on a timeout for ``slow``."""
+    import math_verify
+    from math_verify.errors import TimeoutException
+
+    real = math_verify.parse
+    calls: list[str] = []
+
+    def parse(text, *args, raise_on_error=False, **kwargs):
+        calls.append(text)
+        if slow in text and calls.count(text) == 1:
+            if raise_on_error:
+                raise TimeoutException(f"Timeout during parsing: {text}")
+            return []  # what math-verify returns on its own timeout when asked not to raise
+        return real(text, *args, raise_on_error=raise_on_error, **kwargs)
+
+    monkeypatch.setattr(math_verify, "parse", parse)
+    return calls
+
+
+def test_a_reference_whose_parse_timed_out_is_not_remembered_as_unparsable(monkeypatch) -> None:
+    from rewardlab.rewards import _math
+
+    _math._parse_gold.cache_clear()
+    _math_verify_parse_that_times_out_on(monkeypatch, "\\sqrt{7}")
+    first = _math.verify_answer("\\sqrt{7}", "\\sqrt{7}", 6, 15, True)
+    assert first == ("timeout", "math-verify ran out of its 2s budget while parsing the reference")
+    # the next sample with the same reference parses it afresh and is verified
+    assert _math.verify_answer("\\sqrt{7}", "\\sqrt{7}", 6, 15, True) == ("equal", "")
+
+
+def test_an_answer_whose_parse_timed_out_is_a_timeout(monkeypatch) -> None:
+    from rewardlab.rewards import _math
+
+    _math_verify_parse_that_times_out_on(monkeypatch, "\\sqrt{11}")
+    verdict = _math.verify_answer("\\sqrt{11}", "\\sqrt{5}", 6, 15, True)
+    assert verdict == ("timeout", "math-verify ran out of its 2s budget while parsing the answer")
+
+
+def test_a_failing_pair_does_not_hide_an_equal_pair(monkeypatch) -> None:
+    # math-verify compares every (reference, answer) parse pair; one that raises must not
+    # turn a match found by another pair into an error.
+    import math_verify
+
+    from rewardlab.rewards import _math
+
+    real = math_verify.verify
+
+    def verify(gold, target, *, raise_on_error=False, **kwargs):
+        if not isinstance(gold, str) and not isinstance(target, str):
+            if raise_on_error:
+                raise ValueError("sympy comparison failed")
+            return False  # what math-verify returns on a failure when asked not to raise
+        return real(gold, target, raise_on_error=raise_on_error, **kwargs)
+
+    monkeypatch.setattr(math_verify, "verify", verify)
+    assert _math.verify_answer("x^{2}+1", "x^{2}+1", 6, 15, True) == ("equal", "")
+    verdict, reason = _math.verify_answer("x^{2}+2", "x^{2}+1", 6, 15, True)
+    assert (verdict, reason) == ("error", "math-verify failed while comparing: ValueError: sympy comparison failed")
 
 
 def test_caps_are_named_constants() -> None:
@@ -167,8 +246,7 @@ def test_extraction_never_raises_and_is_deterministic(text: str) -> None:
 @given(others=st.lists(st.integers(0, 99), min_size=2, max_size=8), ref=st.integers(0, 99))
 def test_listing_the_reference_among_candidates_never_pays(math, pool, others: list[int], ref: int) -> None:
     candidates = sorted({*others, ref})
-    if len(candidates) < 2:
-        return
+    assume(len(candidates) >= 2)
     listed = ", ".join(map(str, candidates))
     completions = [
         f"\\boxed{{{listed}}}",
@@ -196,8 +274,7 @@ def test_plain_number_fast_path_agrees_with_math_verify(a: str, b: str) -> None:
     from rewardlab.rewards.math._math import _plain_number_verdict
 
     quick = _plain_number_verdict(a, b, 6)
-    if quick is None:
-        return
+    assume(quick is not None)
     assert quick == verify(parse(f"\\boxed{{{b}}}"), parse(f"\\boxed{{{a}}}")), (a, b)
 
 

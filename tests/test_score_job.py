@@ -253,3 +253,58 @@ def test_limit_scores_only_the_first_rows(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     run("score", str(src), "-r", "exact_match", "-o", str(out), "--limit", "7")
     assert [r["id"] for r in read_jsonl(out)] == list(range(7))
+
+
+NORMALIZED_LENGTH = {"transform": "normalize", "of": {"reward": "length", "params": {"unit": "chars"}}}
+
+
+def _normalized_spec(tmp_path: Path) -> Path:
+    spec = tmp_path / "normalized.json"
+    spec.write_text(json.dumps({"combine": "sum", "terms": [NORMALIZED_LENGTH, {"reward": "exact_match"}]}))
+    return spec
+
+
+def test_a_reward_with_running_state_refuses_several_workers(tmp_path: Path) -> None:
+    # each worker would normalise with its own statistics: the result would not be one run's
+    src = write_jsonl(tmp_path / "in.jsonl", [{"completion": "x" * (i % 9)} for i in range(200)])
+    out = tmp_path / "out.jsonl"
+    spec = _normalized_spec(tmp_path)
+    refused = run("score", str(src), "-r", str(spec), "-o", str(out), "-w", "2", "--batch-size", "20", check=False)
+    assert refused.returncode == 2
+    assert "cannot be scored with --workers 2: it keeps running state between batches" in refused.stderr
+    assert not out.exists()
+    run("score", str(src), "-r", str(spec), "-o", str(out), "--batch-size", "20")
+    import rewardlab
+
+    whole = rewardlab.load(spec)
+    expected = [s.value for batch in range(10) for s in whole.score(read_jsonl(src)[batch * 20 : batch * 20 + 20])]
+    assert [r["reward"] for r in read_jsonl(out)] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_reward_with_running_state_refuses_to_resume_a_partial_output(tmp_path: Path, fmt: str) -> None:
+    rows = [{"completion": "x" * (i % 9)} for i in range(60)]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / f"out.{fmt}"
+    spec = _normalized_spec(tmp_path)
+    run("score", str(src), "-r", str(spec), "-o", str(out), "--batch-size", "20")
+
+    def rows_of(path: Path) -> list[dict]:
+        return read_jsonl(path) if fmt == "jsonl" else pq.read_table(path).to_pylist()
+
+    clean = rows_of(out)
+    if fmt == "jsonl":  # a crash after the first batch
+        out.write_bytes(b"".join(out.read_bytes().splitlines(keepends=True)[:20]))
+    else:
+        parts = Path(f"{out}.parts")
+        parts.mkdir()
+        pq.write_table(pq.read_table(out).slice(0, 20), parts / "part-000000.parquet")
+    partial = out.read_bytes()
+    refused = run("score", str(src), "-r", str(spec), "-o", str(out), "--batch-size", "20", "--resume", check=False)
+    assert refused.returncode == 2 and "cannot resume reward" in refused.stderr
+    assert "statistics of the rows already written are not saved" in refused.stderr
+    assert out.read_bytes() == partial  # nothing already written is lost
+    # a fresh output with --resume is simply a first run
+    fresh = tmp_path / f"fresh.{fmt}"
+    run("score", str(src), "-r", str(spec), "-o", str(fresh), "--batch-size", "20", "--resume")
+    assert rows_of(fresh) == clean

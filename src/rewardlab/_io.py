@@ -26,6 +26,14 @@ class DataError(ValueError):
         super().__init__(f"{where}: {message}")
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from its own arguments when it comes back from a worker process
+        return (_data_error, (self.path, self.line, self.message, self.field))
+
+
+def _data_error(path: str, line: int, message: str, field: str | None) -> DataError:
+    return DataError(path, line, message, field=field)
+
 
 def file_format(path: str | Path) -> str:
     """``jsonl`` or ``parquet``, from the file name."""
@@ -44,6 +52,28 @@ class RawRow:
     line: int
     data: bytes | dict[str, Any]
     size: int = 0
+
+
+@dataclass(slots=True)
+class RawBlock:
+    """Consecutive JSONL lines kept as one piece of bytes, ``first_line`` being the first one's number.
+
+    A batch sent to a worker process is one bytes object to copy, not one Python object
+    per row. Iterating yields its rows (blank lines skipped, numbered as in the file).
+    """
+
+    first_line: int
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[RawRow]:
+        for number, line in enumerate(self.data.split(b"\n"), self.first_line):
+            stripped = line.strip()
+            if stripped:
+                yield RawRow(number, stripped, len(line) + 1)
 
 
 def parse_row(path: str | Path, raw: RawRow) -> dict[str, Any]:
@@ -81,6 +111,46 @@ def iter_raw_rows(path: str | Path, *, batch_size: int = 4096) -> Iterator[RawRo
                 yield RawRow(number, stripped, len(line))
 
 
+READ_BYTES = 1 << 22
+"""Bytes read from a JSONL file at a time by `iter_raw_blocks`."""
+
+
+def iter_raw_blocks(path: str | Path, lines: int) -> Iterator[RawBlock]:
+    """Yield a JSONL file as blocks of ``lines`` lines each (the last may be shorter).
+
+    Lines are counted as in the file, blank ones included, so a block holds at
+    most ``lines`` rows. Memory stays flat: the file is read ``READ_BYTES`` at a time.
+    """
+    if lines < 1:
+        raise ValueError("a block needs at least one line")
+    number = 1
+    parts: list[bytes] = []
+    newlines = 0  # in parts: they are joined only once they hold a whole block (or at the end)
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(READ_BYTES)
+            if chunk:
+                parts.append(chunk)
+                newlines += chunk.count(b"\n")
+                if newlines < lines:
+                    continue
+            data = b"".join(parts)
+            if not chunk:
+                if data:
+                    yield RawBlock(number, data)
+                return
+            start = 0
+            while newlines >= lines:
+                end = start
+                for _ in range(lines):
+                    end = data.find(b"\n", end) + 1
+                yield RawBlock(number, data[start:end])
+                number += lines
+                newlines -= lines
+                start = end
+            parts = [data[start:]] if start < len(data) else []
+
+
 def count_rows_hint(path: str | Path) -> tuple[int, str]:
     """A total for a progress bar: rows for Parquet, bytes for JSONL."""
     if file_format(path) == "parquet":
@@ -91,7 +161,12 @@ def count_rows_hint(path: str | Path) -> tuple[int, str]:
 
 
 def dumps_row(row: Mapping[str, Any]) -> bytes:
-    return orjson.dumps(row, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    """One row as compact JSON; numpy values, non-string keys and other objects (as ``str``) included."""
+    try:
+        # the plain call is twice as fast; on rows it can encode, the options change nothing
+        return orjson.dumps(row)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(row, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
 def _truncate_partial_line(path: Path) -> int:
@@ -191,14 +266,28 @@ class RowWriter:
 
         return int(pq.ParquetFile(part).metadata.num_rows)
 
+    def write_lines(self, lines: bytes, count: int) -> None:
+        """Append ``count`` JSONL rows already encoded and joined, each ending in a newline (JSONL only)."""
+        if not count:
+            return
+        assert self._handle is not None, "write_lines is for JSONL output"
+        self._handle.write(lines)
+        self._handle.flush()
+        self.rows_written += count
+
     def write(self, rows: list[bytes] | list[dict[str, Any]]) -> None:
         """Append a batch of rows: JSON-encoded lines for JSONL, dicts for Parquet."""
         if not rows:
             return
         if self.format == "jsonl":
             assert self._handle is not None
-            lines = [r if isinstance(r, bytes) else dumps_row(r) for r in rows]
-            self._handle.write(b"\n".join(lines) + b"\n")
+            out = bytearray()
+            for r in rows:
+                # appended and dropped at once: keeping every encoded row alive until a join
+                # costs fresh memory for each, several times the encoding itself
+                out += r if isinstance(r, bytes) else dumps_row(r)
+                out += b"\n"
+            self._handle.write(out)
             self._handle.flush()
         else:
             import pyarrow as pa

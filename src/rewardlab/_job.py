@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from rewardlab._executor import CallResult
 from rewardlab._io import (
     BadRowLog,
     DataError,
+    RawBlock,
     RawRow,
     RowWriter,
     count_rows_hint,
@@ -22,11 +27,12 @@ from rewardlab._io import (
     dumps_row,
     file_format,
     first_jsonl_row,
+    iter_raw_blocks,
     iter_raw_rows,
     parse_row,
 )
 from rewardlab._reward import Reward
-from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample, SampleError, Status
+from rewardlab._types import DEFAULT_FIELDS, FieldMap, Sample, SampleError, Score, Status, sample_maker
 from rewardlab.runtime._runner import Progress, Runner
 
 
@@ -49,14 +55,23 @@ class JobSummary:
         return self.value_sum / ok if ok else None
 
 
+Batch = RawBlock | list[RawRow]
+"""A batch of input rows: a block of JSONL lines, or rows one by one (Parquet, --group-by, --limit, resume)."""
+
+
 @dataclass
 class _ChunkResult:
     rows: list[Any]
+    """Output rows (dicts) for Parquet; empty for JSONL, whose rows are in ``lines``."""
     bad: list[tuple[DataError, RawRow]]
     stop: DataError | None
     statuses: Counter[str]
     value_sum: float
     usage: dict[str, float]
+    lines: bytes = b""
+    """JSONL output: the rows encoded, joined and newline-terminated (one object to send back)."""
+    count: int = 0
+    """Number of output rows."""
 
 
 USAGE_COMPONENTS = ("judge_requests", "judge_cached", "judge_prompt_tokens", "judge_completion_tokens", "judge_cost")
@@ -85,55 +100,173 @@ def _to_sample(path: str, raw: RawRow, fields: FieldMap) -> tuple[dict[str, Any]
     return row, sample
 
 
-def process_chunk(
-    reward: Reward,
-    raws: list[RawRow],
-    path: str,
-    fields: FieldMap,
-    output_field: str,
-    encode_jsonl: bool,
-    skip_bad: bool,
-    pool: Any = None,
-) -> _ChunkResult:
-    """Parse, score and merge one batch of rows. Runs in the caller or in a worker."""
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (while a batch is parsed: see `process_chunk`)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_batch(
+    raws: Iterable[RawRow], path: str, fields: FieldMap, skip_bad: bool
+) -> tuple[list[dict[str, Any]], list[Sample], list[tuple[DataError, RawRow]], DataError | None]:
+    """Rows and samples of a batch; the bad rows (with ``skip_bad``) or the first one (``stop``)."""
     rows: list[dict[str, Any]] = []
     samples: list[Sample] = []
     bad: list[tuple[DataError, RawRow]] = []
-    stop: DataError | None = None
+    if isinstance(raws, RawBlock):
+        # the hot loop: a well-formed line is parsed as it is (JSON allows the whitespace around
+        # it); anything else takes the general path below, so errors read exactly the same
+        loads, make_sample = orjson.loads, sample_maker(fields)
+        for number, line in enumerate(raws.data.split(b"\n"), raws.first_line):
+            try:
+                row = loads(line)
+                if type(row) is dict:
+                    sample = make_sample(row)
+                    rows.append(row)
+                    samples.append(sample)
+                    continue
+            except (orjson.JSONDecodeError, SampleError):
+                pass
+            stripped = line.strip()
+            if not stripped:
+                continue
+            raw = RawRow(number, stripped, len(line) + 1)
+            try:
+                row, sample = _to_sample(path, raw, fields)
+            except DataError as exc:
+                if not skip_bad:
+                    return rows, samples, bad, exc
+                bad.append((exc, raw))
+                continue
+            rows.append(row)  # e.g. a form feed after the JSON: not JSON whitespace, but stripped
+            samples.append(sample)
+        return rows, samples, bad, None
     for raw in raws:
         try:
             row, sample = _to_sample(path, raw, fields)
         except DataError as exc:
             if not skip_bad:
-                stop = exc
-                break
+                return rows, samples, bad, exc
             bad.append((exc, raw))
             continue
         rows.append(row)
         samples.append(sample)
-    scores = reward.score(samples, pool=pool) if samples else []
+    return rows, samples, bad, None
+
+
+def process_chunk(
+    reward: Reward,
+    raws: Iterable[RawRow],
+    path: str,
+    fields: FieldMap,
+    output_field: str,
+    encode_jsonl: bool,
+    skip_bad: bool,
+    executor: Any = None,
+) -> _ChunkResult:
+    """Parse, score and merge one batch of rows. Runs in the caller or in a worker.
+
+    The cyclic garbage collector is paused while the batch is parsed: parsing makes thousands
+    of dicts and samples that stay alive until the batch is written and form no reference
+    cycles, and the collector would otherwise scan them again and again as they accumulate.
+    Reward code never runs paused.
+    """
+    with _collector_paused():
+        rows, samples, bad, stop = _parse_batch(raws, path, fields, skip_bad)
+    return _score_and_merge(reward, rows, samples, bad, stop, output_field, encode_jsonl, executor)
+
+
+def _score_and_merge(
+    reward: Reward,
+    rows: list[dict[str, Any]],
+    samples: list[Sample],
+    bad: list[tuple[DataError, RawRow]],
+    stop: DataError | None,
+    output_field: str,
+    encode_jsonl: bool,
+    executor: Any,
+) -> _ChunkResult:
+    scores = reward.score(samples, executor=executor) if samples else []
     statuses: Counter[str] = Counter()
     usage: dict[str, float] = {}
+    ok = 0
     value_sum = 0.0
-    out: list[Any] = []
-    key_status, key_reason = f"{output_field}_status", f"{output_field}_reason"
-    key_components, key_signature = f"{output_field}_components", f"{output_field}_signature"
+    added: dict[int, tuple[dict[str, Any], bytes]] = {}  # per score: its columns, and them encoded
+    k0, k1, k2, k3, k4 = _column_names(output_field)
+    merged: list[dict[str, Any]] = []
+    lines = bytearray()
     for row, score in zip(rows, scores, strict=True):
-        row[output_field] = score.value
-        row[key_status] = score.status.value
-        row[key_reason] = score.reason
-        row[key_components] = dict(score.components)
-        row[key_signature] = score.signature
-        statuses[score.status.value] += 1
-        if score.value is not None:
-            value_sum += score.value
-        for key, amount in score.components.items():
-            # a composite's term components arrive as "term.judge_requests"
-            name = key.rsplit(".", 1)[-1]
-            if name in USAGE_COMPONENTS:
-                usage[name] = usage.get(name, 0.0) + amount
-        out.append(dumps_row(row) if encode_jsonl else row)
-    return _ChunkResult(out, bad, stop, statuses, value_sum, usage)
+        found = added.get(id(score))  # by identity: every score stays alive in ``scores`` meanwhile
+        if found is None:
+            columns = _score_columns(score, output_field)
+            # ``"reward":1.0,...}`` and the newline: appended to a row's own encoding minus its "}"
+            found = added[id(score)] = (columns, dumps_row(columns)[1:] + b"\n")
+        columns, tail = found
+        if score.components:
+            for key, amount in score.components.items():
+                # a composite's term components arrive as "term.judge_requests"
+                name = key.rsplit(".", 1)[-1]
+                if name in USAGE_COMPONENTS:
+                    usage[name] = usage.get(name, 0.0) + amount
+        if score.status is Status.OK:
+            ok += 1
+            value_sum += score.value  # type: ignore[operator]
+        else:
+            statuses[score.status.value] += 1
+        if not encode_jsonl:
+            merged.append({**row, **columns})
+        elif row and k0 not in row and k1 not in row and k2 not in row and k3 not in row and k4 not in row:
+            # encoded at once and dropped: the allocator reuses one buffer (keeping 2,048 encoded
+            # rows alive until a join costs fresh memory for each, several times the encoding itself)
+            lines += dumps_row(row)
+            lines[-1] = _COMMA  # the row's closing "}" becomes the separator before the added columns
+            lines += tail
+        else:  # the row already has a column of that name: it is replaced where it stands
+            lines += dumps_row({**row, **columns})
+            lines += b"\n"
+    if ok:
+        statuses[Status.OK.value] += ok
+    return _ChunkResult(merged, bad, stop, statuses, value_sum, usage, bytes(lines), len(rows))
+
+
+_COMMA = ord(",")
+
+
+def _column_names(output_field: str) -> tuple[str, str, str, str, str]:
+    """The five columns the job adds, in order."""
+    return (
+        output_field,
+        f"{output_field}_status",
+        f"{output_field}_reason",
+        f"{output_field}_components",
+        f"{output_field}_signature",
+    )
+
+
+def _score_columns(score: Score, output_field: str) -> dict[str, Any]:
+    """The columns a score adds to its row."""
+    return {
+        output_field: score.value,
+        f"{output_field}_status": score.status.value,
+        f"{output_field}_reason": score.reason,
+        f"{output_field}_components": dict(score.components),
+        f"{output_field}_signature": score.signature,
+    }
+
+
+def _encode_lines(rows: list[dict[str, Any]]) -> bytes:
+    """The rows as JSONL, each line ending in a newline."""
+    out = bytearray()
+    for row in rows:
+        out += dumps_row(row)
+        out += b"\n"
+    return bytes(out)
 
 
 def _chunks(
@@ -175,37 +308,57 @@ def _group_key(path: str, field: str) -> Callable[[RawRow], Any]:
     return key
 
 
-def _skip_done(
-    rows: Iterator[RawRow],
-    path: str,
-    fields: FieldMap,
-    good_done: int,
-    bad_done: int,
-    on_skip: Callable[[RawRow], None],
-) -> Iterator[RawRow]:
-    """Skip the rows a previous run already wrote (good ones) or logged (bad ones).
+class _Skipper:
+    """Recognises the rows a previous run already wrote (good ones) or logged (bad ones).
 
     Good and bad rows are counted separately, so the order in which the two
     files were flushed before a crash does not matter.
     """
-    good = bad = 0
-    for raw in rows:
-        if good >= good_done and bad >= bad_done:
-            yield raw
-            continue
+
+    def __init__(self, path: str, fields: FieldMap, good_done: int, bad_done: int) -> None:
+        self.path, self.fields = path, fields
+        self.good_left, self.bad_left = good_done, bad_done
+
+    @property
+    def done(self) -> bool:
+        return self.good_left <= 0 and self.bad_left <= 0
+
+    def skip(self, raw: RawRow) -> bool:
+        """Whether ``raw`` was handled by the previous run (and is now counted as such)."""
         try:
-            _to_sample(path, raw, fields)
+            _to_sample(self.path, raw, self.fields)
             is_good = True
         except DataError:
             is_good = False
-        if is_good and good < good_done:
-            good += 1
-            on_skip(raw)
-        elif not is_good and bad < bad_done:
-            bad += 1
+        if is_good and self.good_left > 0:
+            self.good_left -= 1
+            return True
+        if not is_good and self.bad_left > 0:
+            self.bad_left -= 1
+            return True
+        return False
+
+
+def _skip_done(rows: Iterator[RawRow], skipper: _Skipper, on_skip: Callable[[RawRow], None]) -> Iterator[RawRow]:
+    """The rows that remain to be scored."""
+    for raw in rows:
+        if not skipper.done and skipper.skip(raw):
             on_skip(raw)
         else:
             yield raw
+
+
+def _skip_done_blocks(
+    blocks: Iterator[RawBlock], skipper: _Skipper, on_skip: Callable[[RawRow], None]
+) -> Iterator[RawBlock | list[RawRow]]:
+    """The batches that remain to be scored: the first one is cut where the previous run stopped."""
+    for block in blocks:
+        if skipper.done:
+            yield block
+            continue
+        rest = list(_skip_done(iter(block), skipper, on_skip))
+        if rest:
+            yield rest
 
 
 def _check_resumable(writer: RowWriter, reward: Reward, output_field: str) -> None:
@@ -228,6 +381,29 @@ def _check_resumable(writer: RowWriter, reward: Reward, output_field: str) -> No
         )
 
 
+def _refuse_split_state(reward: Reward, output_path: str | Path, *, workers: int, resume: bool) -> None:
+    """A reward with running state equals one uninterrupted run only when one object sees every batch in order."""
+    if not reward.stateful:
+        return
+    what = "it keeps running state between batches (a running normaliser)"
+    if workers > 1:
+        raise ValueError(
+            f"reward {reward.name!r} cannot be scored with --workers {workers}: {what}, and each worker would "
+            "keep its own statistics; use --workers 1"
+        )
+    output = Path(output_path)
+    if file_format(output) == "jsonl":
+        written = output.exists() and output.stat().st_size > 0
+    else:
+        written = any(Path(f"{output}.parts").glob("part-*.parquet"))
+    if resume and written:
+        raise ValueError(
+            f"{output}: cannot resume reward {reward.name!r}: {what}, and the statistics of the rows already "
+            "written are not saved, so the rest would be scored differently from an uninterrupted run; "
+            "re-run without --resume (the output is then rewritten from the start)"
+        )
+
+
 class _Progress:
     """The runner's bar, counted in rows, or in bytes when the row count is not known ahead."""
 
@@ -235,8 +411,11 @@ class _Progress:
         total, self.unit = count_rows_hint(path) if enabled else (None, "rows")
         self.bar = Progress(total, "scoring", enabled=enabled, unit=self.unit)
 
-    def advance(self, raws: list[RawRow]) -> None:
-        self.bar.advance(len(raws) if self.unit == "rows" else sum(r.size for r in raws))
+    def advance(self, raws: Batch) -> None:
+        if isinstance(raws, RawBlock):
+            self.bar.advance(raws.size)
+        else:
+            self.bar.advance(len(raws) if self.unit == "rows" else sum(r.size for r in raws))
 
     def close(self) -> None:
         self.bar.close()
@@ -280,8 +459,11 @@ def score_file(
     file_format(path)
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such file")
+    _refuse_split_state(reward, output_path, workers=workers, resume=resume)
     started = time.monotonic()
-    writer = RowWriter(output_path, resume=resume, column_types=output_column_types(output_field))
+    parquet_out = file_format(output_path) == "parquet"  # (pyarrow is imported only for Parquet)
+    column_types = output_column_types(output_field) if parquet_out else None
+    writer = RowWriter(output_path, resume=resume, column_types=column_types)
     _check_resumable(writer, reward, output_field)
     if resume and group_by and writer.format == "jsonl" and writer.rows_written:
         writer.rows_written -= drop_trailing_group(writer.path, group_by)
@@ -299,24 +481,26 @@ def score_file(
         batch_executor=batch_executor,
     )
     size = chunk_rows or runner.batch_size
-    rows = _skip_done(
-        itertools.islice(iter_raw_rows(path), limit),
-        path,
-        fields,
-        writer.rows_written,
-        bad_log.count if bad_log else 0,
-        lambda raw: bar.advance([raw]),
-    )
+    skipper = _Skipper(path, fields, writer.rows_written, bad_log.count if bad_log else 0)
+    batches: Iterator[Batch]
+    if file_format(path) == "jsonl" and not group_by and limit is None:
+        # whole lines, unparsed: a batch travels to a worker as one bytes object
+        batches = _skip_done_blocks(iter_raw_blocks(path, size), skipper, lambda raw: bar.advance([raw]))
+    else:
+        rows = _skip_done(itertools.islice(iter_raw_rows(path), limit), skipper, lambda raw: bar.advance([raw]))
+        batches = _chunks(rows, size, _group_key(path, group_by) if group_by else None)
     stop: DataError | None = None
     finished = False
-    grouping = _group_key(path, group_by) if group_by else None
 
-    def consume(raws: list[RawRow], result: _ChunkResult) -> DataError | None:
-        writer.write(result.rows)
+    def consume(raws: Batch, result: _ChunkResult) -> DataError | None:
+        if result.lines:
+            writer.write_lines(result.lines, result.count)
+        else:
+            writer.write(result.rows)
         if bad_log is not None:
             for error, raw in result.bad:
                 bad_log.record(error, raw)
-        summary.rows += len(result.rows)
+        summary.rows += result.count
         summary.bad_rows += len(result.bad)
         summary.statuses.update(result.statuses)
         summary.value_sum += result.value_sum
@@ -327,9 +511,8 @@ def score_file(
 
     try:
         skip_bad = bool(bad_log)
-        batches = _chunks(rows, size, grouping)
 
-        def failed(raws: list[RawRow], outcome: CallResult) -> _ChunkResult:
+        def failed(raws: Batch, outcome: CallResult) -> _ChunkResult:
             return _failed_chunk(raws, outcome, reward, path, fields, output_field, encode, skip_bad)
 
         results = runner.run_batches(
@@ -356,7 +539,7 @@ def score_file(
 
 
 def _failed_chunk(
-    raws: list[RawRow],
+    raws: Batch,
     outcome: Any,
     reward: Reward,
     path: str,
@@ -386,8 +569,11 @@ def _failed_chunk(
                 f"{output_field}_signature": reward.signature,
             }
         )
-        failed.rows.append(dumps_row(row) if encode else row)
+        failed.rows.append(row)
         failed.statuses[status.value] += 1
+    failed.count = len(failed.rows)
+    if encode:
+        failed.lines, failed.rows = _encode_lines(failed.rows), []
     return failed
 
 

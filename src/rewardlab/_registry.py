@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import threading
 import types
+import warnings
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
 from pathlib import Path
@@ -122,10 +123,30 @@ class Registry(Generic[T]):
             self._all_entry_points = list(entry_points(group=self.group))
         return [ep for ep in self._all_entry_points if name is None or ep.name == name]
 
-    def _load_entry(self, ep: EntryPoint) -> None:
-        obj = ep.load()
-        if not isinstance(obj, types.ModuleType) and self.accepts(obj):
+    def _load_entry(self, ep: EntryPoint, *, strict: bool = True) -> None:
+        """Register what ``ep`` names. One that gives nothing of this kind is reported with a
+        warning naming its distribution, never dropped silently; one that fails to import
+        raises when it was asked for by name (``strict``) and is reported otherwise."""
+        with self._lock:
+            before = set(self._items)
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            if strict:
+                raise
+            _report(ep, f"could not be loaded: {type(exc).__name__}: {exc}")
+            return
+        if isinstance(obj, types.ModuleType):
+            with self._lock:
+                added = set(self._items) - before
+            named = ep.name in self._items  # a module registering the entry's name (again) resolves it
+            if not (added or named or any(self.accepts(value) for value in vars(obj).values())):
+                _report(ep, f"is a module that defines no {self.kind}")
+        elif self.accepts(obj):
             self.register(getattr(obj, "name", ep.name), obj, replace=True)
+        else:
+            what = f"{type(obj).__name__} {getattr(obj, '__qualname__', obj)!r}"
+            _report(ep, f"is {what}, not a {self.kind} or a module of {self.kind}s")
 
     def get(self, name: str) -> T:
         """The entry called ``name``, loading its entry point if needed.
@@ -155,7 +176,7 @@ class Registry(Generic[T]):
         """Every entry, in registration order, after loading every entry point of the group."""
         if not self._loaded_all:
             for ep in self._entry_points():
-                self._load_entry(ep)
+                self._load_entry(ep, strict=False)
             self._loaded_all = True
         return self.items()
 
@@ -168,6 +189,20 @@ class Registry(Generic[T]):
         """The entry if it is registered already (no entry point is loaded)."""
         with self._lock:
             return self._items.get(name)
+
+
+class EntryPointWarning(UserWarning):
+    """An installed package's entry point did not give what its group holds."""
+
+
+def _report(ep: EntryPoint, problem: str) -> None:
+    dist = getattr(ep, "dist", None)
+    owner = f"distribution {dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+    warnings.warn(
+        f"entry point {ep.name!r} = {ep.value!r} ({ep.group}) of {owner} {problem}; it is ignored",
+        EntryPointWarning,
+        stacklevel=3,
+    )
 
 
 REWARDS: Registry[Any] = Registry(

@@ -74,6 +74,16 @@ class Reward:
     description: str
     placement: Placement = "inline"
 
+    @property
+    def stateful(self) -> bool:
+        """True when a score depends on the batches scored before (a running normaliser).
+
+        Such a reward gives one uninterrupted run's result only when every batch
+        goes through this one object in order: the score job refuses to split it
+        over workers or to resume it part-way.
+        """
+        return False
+
     def __init__(
         self,
         name: str,
@@ -103,7 +113,7 @@ class Reward:
                 without one such a reward opens its own, released by `close`.
             pool: Another name for ``executor``.
         """
-        batch = [as_sample(s) for s in samples]
+        batch = [s if type(s) is Sample else as_sample(s) for s in samples]
         if not batch:
             return []
         if self.runs_sync and not _loop.on_runtime_loop():
@@ -128,8 +138,7 @@ class Reward:
         scores = await self._ascore(samples, executor)
         if len(scores) != len(samples):
             raise RuntimeError(f"reward {self.name!r} returned {len(scores)} scores for {len(samples)} samples")
-        signature = self.signature
-        return [s if s.signature else s.with_signature(signature) for s in scores]
+        return sign_scores(scores, self.signature)
 
     @property
     def runs_sync(self) -> bool:
@@ -232,6 +241,25 @@ def drive(coro: Coroutine[Any, Any, T]) -> T:
         return typing.cast(T, done.value)
     coro.close()
     raise RuntimeError("a reward declared runs_sync waited on something; it must not claim runs_sync")
+
+
+def sign_scores(scores: Sequence[Score], signature: str) -> list[Score]:
+    """Each score with ``signature`` unless it carries one already.
+
+    A score object returned several times (a reward's shared constant such as
+    ``Score.ok(1.0)``) is signed once and the signed copy shared: scores are immutable.
+    """
+    signed: dict[int, Score] = {}  # by identity: every score stays alive in ``scores`` meanwhile
+    out: list[Score] = []
+    for score in scores:
+        if score.signature:
+            out.append(score)
+            continue
+        copy = signed.get(id(score))
+        if copy is None:
+            copy = signed[id(score)] = score.with_signature(signature)
+        out.append(copy)
+    return out
 
 
 def format_param(value: Any) -> str:

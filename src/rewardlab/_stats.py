@@ -1,42 +1,58 @@
-"""Small statistics shared by the audit and the shaping transforms (no numpy needed)."""
+"""Small statistics shared by the audit and the shaping transforms (vectorised with numpy)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Pearson correlation; ``None`` with fewer than 3 points or a constant side."""
+    """Pearson correlation; ``None`` with fewer than 3 points, a constant side or a non-finite value."""
     n = len(xs)
     if n < 3 or n != len(ys):
         return None
-    mx, my = math.fsum(xs) / n, math.fsum(ys) / n
-    sxx = math.fsum((x - mx) ** 2 for x in xs)
-    syy = math.fsum((y - my) ** 2 for y in ys)
-    if sxx <= 0 or syy <= 0:
+    x = np.asarray(xs, dtype=np.float64)
+    y = np.asarray(ys, dtype=np.float64)
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
         return None
-    sxy = math.fsum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
+    if x.min() == x.max() or y.min() == y.max():
+        return None
+    dx = x - x.mean()
+    dy = y - y.mean()
+    sxx = float(dx @ dx)
+    syy = float(dy @ dy)
+    if sxx <= 0 or syy <= 0:  # differences so small that their squares underflow
+        return None
+    return max(-1.0, min(1.0, float(dx @ dy) / math.sqrt(sxx * syy)))
 
 
 def ranks(values: Sequence[float]) -> list[float]:
     """1-based ranks, ties sharing their average rank."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    out = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2.0 + 1.0
-        i = j + 1
+    return average_ranks(np.asarray(values, dtype=np.float64)).tolist()
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """`ranks` of a float array, as an array."""
+    n = values.size
+    if n == 0:
+        return np.zeros(0)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], n]
+    out = np.empty(n)
+    out[order] = np.repeat((starts + ends - 1) / 2.0 + 1.0, ends - starts)
     return out
 
 
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     """Spearman rank correlation (Pearson on average ranks, ties shared)."""
-    if len(xs) < 3:
+    if len(xs) < 3 or len(xs) != len(ys):
         return None
-    return pearson(ranks(xs), ranks(ys))
+    x = np.asarray(xs, dtype=np.float64)
+    y = np.asarray(ys, dtype=np.float64)
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return None
+    return pearson(average_ranks(x), average_ranks(y))  # type: ignore[arg-type]

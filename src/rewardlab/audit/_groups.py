@@ -7,6 +7,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from rewardlab._stats import pearson, spearman
 from rewardlab._types import Sample, Score, Status
 from rewardlab.audit._data import AuditRow
@@ -111,46 +113,82 @@ def groups_section(
     Pearson of reward vs length inside informative, non-constant groups) and
     ``zero_variance_examples``.
     """
-    members: dict[str, list[tuple[AuditRow, Score]]] = defaultdict(list)
-    for row, score in zip(rows, scores, strict=True):
-        members["" if row.group is None else row.group].append((row, score))
-    sizes = [len(m) for m in members.values()]
-    all_values = [s.value for s in scores if s.status is Status.OK and s.value is not None]
-    top, bottom = max(all_values, default=None), min(all_values, default=None)
-    informative = zero = all_max = all_min = 0
-    stds: list[float] = []
-    corrs: list[float] = []
-    examples: list[dict[str, Any]] = []
-    for key, items in members.items():
-        ok = [(r, s.value) for r, s in items if s.status is Status.OK and s.value is not None]
-        if len(ok) < 2:
-            continue
-        informative += 1
-        values = [v for _, v in ok]
-        spread = max(values) - min(values)
-        stds.append(std(values) or 0.0)
-        if spread <= ZERO_VARIANCE_TOLERANCE:
-            zero += 1
-            if top is not None and abs(values[0] - top) <= ZERO_VARIANCE_TOLERANCE:
-                all_max += 1
-            elif bottom is not None and abs(values[0] - bottom) <= ZERO_VARIANCE_TOLERANCE:
-                all_min += 1
-            if len(examples) < max_examples:
-                examples.append({"group": clip_text(key, 200), "size": len(items), "value": values[0]})
-        else:
-            corr = pearson([float(completion_length(r.completion)) for r, _ in ok], values)
-            if corr is not None:
-                corrs.append(corr)
+    index: dict[str, int] = {}  # group key -> code, in order of first appearance
+    codes: list[int] = []
+    for row in rows:
+        codes.append(index.setdefault("" if row.group is None else row.group, len(index)))
+    keys = list(index)
+    size = len(keys)
+    sizes = np.bincount(np.asarray(codes, dtype=np.intp), minlength=size)
+    ok_rows = [
+        (code, row, score.value)
+        for code, row, score in zip(codes, rows, scores, strict=True)
+        if score.status is Status.OK and score.value is not None
+    ]
+    group = np.fromiter((code for code, _, _ in ok_rows), dtype=np.intp, count=len(ok_rows))
+    values = np.fromiter((value for _, _, value in ok_rows), dtype=np.float64, count=len(ok_rows))
+
+    counts = np.bincount(group, minlength=size)
+    informative = counts >= 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.bincount(group, weights=values, minlength=size) / counts
+        deviation = values - means[group]
+        stds = np.sqrt(np.bincount(group, weights=deviation * deviation, minlength=size) / counts)
+    high, low = np.full(size, -np.inf), np.full(size, np.inf)
+    np.maximum.at(high, group, values)
+    np.minimum.at(low, group, values)
+    zero = informative & (high - low <= ZERO_VARIANCE_TOLERANCE)
+    first = np.full(size, len(ok_rows), dtype=np.intp)  # each group's first ok reward, in row order
+    np.minimum.at(first, group, np.arange(len(ok_rows), dtype=np.intp))
+    first_value = np.zeros(size)
+    has_ok = counts > 0
+    first_value[has_ok] = values[first[has_ok]]
+    if values.size:  # zero-variance groups at the best (else at the worst) reward seen anywhere
+        top, bottom = float(values.max()), float(values.min())
+        at_top = zero & (np.abs(first_value - top) <= ZERO_VARIANCE_TOLERANCE)
+        at_bottom = zero & ~at_top & (np.abs(first_value - bottom) <= ZERO_VARIANCE_TOLERANCE)
+    else:
+        at_top = at_bottom = np.zeros(size, dtype=bool)
+
+    # Pearson of reward against completion length inside each non-constant informative group
+    # (as `pearson`: at least 3 points, neither side constant)
+    lengths = np.fromiter(
+        (completion_length(row.completion) for code, row, _ in ok_rows if informative[code] and not zero[code]),
+        dtype=np.float64,
+    )
+    used = (informative & ~zero)[group]
+    g, v = group[used], values[used]
+    length_high, length_low = np.full(size, -np.inf), np.full(size, np.inf)
+    np.maximum.at(length_high, g, lengths)
+    np.minimum.at(length_low, g, lengths)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = lengths - (np.bincount(g, weights=lengths, minlength=size) / counts)[g]
+        dy = v - means[g]
+        sxx = np.bincount(g, weights=dx * dx, minlength=size)
+        syy = np.bincount(g, weights=dy * dy, minlength=size)
+        corr = np.clip(np.bincount(g, weights=dx * dy, minlength=size) / np.sqrt(sxx * syy), -1.0, 1.0)
+    correlated = informative & ~zero & (counts >= 3) & (length_high > length_low) & (sxx > 0) & (syy > 0)
+
+    examples = [
+        {"group": clip_text(keys[code], 200), "size": int(sizes[code]), "value": float(first_value[code])}
+        for code in np.flatnonzero(zero)[:max_examples].tolist()
+    ]
+    n_informative = int(informative.sum())
+    n_zero = int(zero.sum())
     return {
         "field": field,
-        "n_groups": len(members),
-        "size": {"mean": mean([float(s) for s in sizes]), "min": min(sizes, default=0), "max": max(sizes, default=0)},
-        "informative_groups": informative,
-        "zero_variance_groups": zero,
-        "zero_variance_share": zero / informative if informative else None,
-        "all_max_groups": all_max,
-        "all_min_groups": all_min,
-        "mean_within_group_std": mean(stds),
-        "within_group_length_correlation": mean(corrs),
+        "n_groups": size,
+        "size": {
+            "mean": float(sizes.mean()) if size else None,
+            "min": int(sizes.min()) if size else 0,
+            "max": int(sizes.max()) if size else 0,
+        },
+        "informative_groups": n_informative,
+        "zero_variance_groups": n_zero,
+        "zero_variance_share": n_zero / n_informative if n_informative else None,
+        "all_max_groups": int(at_top.sum()),
+        "all_min_groups": int(at_bottom.sum()),
+        "mean_within_group_std": float(stds[informative].mean()) if n_informative else None,
+        "within_group_length_correlation": float(corr[correlated].mean()) if correlated.any() else None,
         "zero_variance_examples": examples,
     }

@@ -54,9 +54,7 @@ def bootstrap_intervals(
     for name, fn_metric in METRICS.items():
         values = fn_metric(tp, fp, tn, fn)
         values = values[~np.isnan(values)]
-        out[name] = (
-            None if values.size == 0 else [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
-        )
+        out[name] = None if values.size == 0 else [float(p) for p in np.percentile(values, [2.5, 97.5])]
     return out
 
 

@@ -1,10 +1,12 @@
-"""Small statistics shared by the audit sections (no numpy needed for these)."""
+"""Small statistics shared by the audit sections (vectorised with numpy)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from rewardlab._types import Score, Status
 
@@ -26,28 +28,31 @@ def clip_text(value: Any, limit: int = EXAMPLE_CHARS) -> str:
 
 
 def mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    return float(np.mean(np.asarray(values, dtype=np.float64))) if len(values) else None
 
 
 def std(values: Sequence[float]) -> float | None:
     """Population standard deviation."""
-    if not values:
+    if not len(values):
         return None
-    m = sum(values) / len(values)
-    return math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
+    array = np.asarray(values, dtype=np.float64)
+    return float(np.sqrt(np.mean(np.square(array - array.mean()))))
 
 
 def histogram(values: Sequence[float], low: float, high: float, bins: int = 10) -> dict[str, Any]:
     """Counts of ``values`` in ``bins`` equal-width bins over ``[low, high]`` (last bin closed)."""
+    array = np.asarray(values, dtype=np.float64)
     if not math.isfinite(low) or not math.isfinite(high) or high <= low:
-        low = min(values, default=0.0)
-        high = max(values, default=1.0)
+        low = float(array.min()) if array.size else 0.0
+        high = float(array.max()) if array.size else 1.0
         if high <= low:
             high = low + 1.0
     width = (high - low) / bins
-    counts = [0] * bins
-    for v in values:
-        index = int((v - low) / width) if width > 0 else 0
-        counts[min(max(index, 0), bins - 1)] += 1
+    if width > 0:
+        # truncation toward zero, then clamped: below ``low`` counts in the first bin, above ``high`` in the last
+        index = np.clip(np.trunc((array - low) / width), 0, bins - 1).astype(np.intp)
+    else:
+        index = np.zeros(array.size, dtype=np.intp)
+    counts = np.bincount(index, minlength=bins).tolist()
     edges = [low + i * width for i in range(bins + 1)]
     return {"edges": edges, "counts": counts}

@@ -15,6 +15,7 @@ from rewardlab.cli._common import import_plugins
 from rewardlab.cli._list import list_command
 from rewardlab.cli._score import score
 from rewardlab.cli._serve import serve
+from rewardlab.cli._train_rm import train_rm
 
 app = typer.Typer(
     name="rewardlab",
@@ -32,6 +33,7 @@ app.command("advantages")(advantages)
 app.command("serve")(serve)
 app.command("bench")(bench_command)
 app.command("select")(select_command)
+app.command("train-rm")(train_rm)
 
 
 def _version(value: bool) -> None:

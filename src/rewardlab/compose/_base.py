@@ -153,6 +153,10 @@ class CompositeReward(Reward):
         return tuple(dict.fromkeys(m for child in self.children for m in child.worker_modules))
 
     @property
+    def stateful(self) -> bool:
+        return any(child.stateful for child in self.children)
+
+    @property
     def has_resources(self) -> bool:
         return any(child.has_resources for child in self.children)
 

@@ -35,6 +35,15 @@ def import_preference(path: str) -> PreferenceFunction:
     return found
 
 
+class _BadVerdict(Exception):
+    """The preference function failed on a pair (raised, or returned something that is no probability)."""
+
+
+def _who(samples: list[Sample], index: int) -> str:
+    sample = samples[index]
+    return f"sample {sample.id!r}" if sample.id is not None else f"batch row {index}"
+
+
 def _group_key(value: Any) -> str | None:
     if value is None:
         return None
@@ -64,10 +73,14 @@ class PairwiseWinRate(CompositeReward):
       ``P(i beats j) = sigmoid((r_i - r_j) / temperature)``.
 
     Values lie in [0, 1]. A sample alone in its group, or with no group key,
-    is ``abstain`` (no opponent); a preference that raises or returns None
-    leaves that pair out; a sample with opponents but no verdict at all is
-    ``error``. Components: ``opponents`` (pairs used) and, for a pointwise
-    reward, its own value.
+    is ``abstain`` (no opponent). A preference that raises, or returns
+    anything but None, a bool or a number in [0, 1], makes both samples of
+    that pair ``error``, the reason naming the opponent and the failure: a win
+    rate over the remaining opponents would be biased. A preference that
+    returns None (no verdict), or an opponent whose pointwise reward is not
+    ``ok``, leaves that pair out, and the reason says how many were left out; a
+    sample with opponents but no verdict at all is ``error``. Components:
+    ``opponents`` (pairs used) and, for a pointwise reward, its own value.
     """
 
     def __init__(
@@ -125,16 +138,24 @@ class PairwiseWinRate(CompositeReward):
             )
 
     def _pair(self, a: Sample, b: Sample) -> float | None:
+        """``P(a beats b)``, None for no verdict; raises ``_BadVerdict`` when the preference fails."""
         assert self.prefer is not None
         try:
             verdict = self.prefer(a, b)
-        except Exception:
-            return None
+        except Exception as exc:
+            raise _BadVerdict(f"preference raised {type(exc).__name__}: {exc}"[:200]) from exc
         if verdict is None:
             return None
-        value = float(verdict)
+        if isinstance(verdict, bool):
+            return float(verdict)
+        try:
+            if isinstance(verdict, (str, bytes)):
+                raise TypeError("text is not a probability")
+            value = float(verdict)
+        except (TypeError, ValueError):
+            raise _BadVerdict(f"preference returned {verdict!r:.60}, not a probability") from None
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            return None
+            raise _BadVerdict(f"preference returned {value!r}, outside [0, 1]")
         return value
 
     def _score(self, samples: list[Sample], pool: Any) -> list[Score]:
@@ -147,15 +168,22 @@ class PairwiseWinRate(CompositeReward):
             else:
                 groups.setdefault(key, []).append(i)
         pointwise = self.run_child(self.children[0], samples, pool) if self.children else None
+        skipped = f"their {self.labels[0]} is not ok" if self.children else "no verdict"
         for members in groups.values():
             if len(members) > MAX_GROUP_SIZE:
                 for i in members:
                     out[i] = Score.error(f"group of {len(members)} exceeds the limit of {MAX_GROUP_SIZE}")
                 continue
             wins = {i: [0.0, 0] for i in members}
+            broken: dict[int, str] = {}
             for x, i in enumerate(members):
                 for j in members[x + 1 :]:
-                    p = self._pair_probability(samples, pointwise, i, j)
+                    try:
+                        p = self._pair_probability(samples, pointwise, i, j)
+                    except _BadVerdict as bad:
+                        broken.setdefault(i, f"against {_who(samples, j)}: {bad}")
+                        broken.setdefault(j, f"against {_who(samples, i)}: {bad}")
+                        continue
                     if p is None:
                         continue
                     wins[i][0] += p
@@ -167,7 +195,10 @@ class PairwiseWinRate(CompositeReward):
                 components: dict[str, float] = {"opponents": float(used)}
                 if pointwise is not None and pointwise[i].value is not None:
                     components[self.labels[0]] = pointwise[i].value  # type: ignore[assignment]
-                if len(members) == 1:
+                left_out = len(members) - 1 - used
+                if i in broken:
+                    out[i] = failure(Status.ERROR, broken[i], components)
+                elif len(members) == 1:
                     out[i] = failure(Status.ABSTAIN, "alone in its group: no opponent", components)
                 elif used == 0:
                     why = (
@@ -175,6 +206,12 @@ class PairwiseWinRate(CompositeReward):
                     )
                     out[i] = failure(
                         Status.ERROR, f"no pairwise verdict against any opponent {why}".strip(), components
+                    )
+                elif left_out:
+                    out[i] = Score.ok(
+                        total / used,
+                        components=components,
+                        reason=f"{left_out} of {len(members) - 1} opponents left out ({skipped})",
                     )
                 else:
                     out[i] = Score.ok(total / used, components=components)

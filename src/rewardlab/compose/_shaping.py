@@ -150,8 +150,11 @@ class RunningNormalize(Transform):
     std) with its ``ok`` values, then is normalised with the updated
     statistics, so the first batch is normalised by itself. With fewer than two
     values seen, std is taken as 0 (the result is ``(r - mean) / eps`` = 0 for
-    a single value). The state lives in this object: copies sent to worker
-    processes (``--workers``) keep separate statistics.
+    a single value). The state lives in this object, so ``stateful`` is true:
+    ``rewardlab score`` refuses ``--workers`` > 1 and ``--resume`` of a
+    partly written output for a reward that contains it (copies in worker
+    processes would keep separate statistics, and a resumed run would start
+    from empty ones).
 
     ``clip`` bounds the result to ``[-clip, clip]`` when given.
     """
@@ -173,6 +176,10 @@ class RunningNormalize(Transform):
         self.count = 0
         self.mean = 0.0
         self._m2 = 0.0
+
+    @property
+    def stateful(self) -> bool:
+        return True
 
     @property
     def std(self) -> float:

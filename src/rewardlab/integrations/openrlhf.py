@@ -12,17 +12,30 @@ as that file (configured by ``$REWARDLAB_REWARD``), or write one with the reward
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardlab._types import Sample
+from rewardlab._types import Sample, Score
 from rewardlab.integrations._common import parse_on_failure, resolve_reward, value_for_trainer
 
 
-def split_response(query: str, prompt: str) -> str:
-    """The response part of an OpenRLHF query (``prompt + response``), or the whole query."""
-    return query[len(prompt) :] if prompt and query.startswith(prompt) else query
+def split_response(query: str, prompt: str) -> str | None:
+    """The response part of an OpenRLHF query (``prompt + response``), or None when the query
+    does not start with the prompt (then the response cannot be told apart from the prompt)."""
+    if query.startswith(prompt):
+        return query[len(prompt) :]
+    return None
+
+
+def _mismatch(query: str, prompt: str) -> Score:
+    at = len(os.path.commonprefix([query, prompt]))
+    return Score.error(
+        f"query does not start with its prompt (first difference at character {at}: "
+        f"query {query[at : at + 20]!r}, prompt {prompt[at : at + 20]!r}); the response cannot be "
+        "separated, so nothing was scored"
+    )
 
 
 def score_queries(
@@ -38,7 +51,9 @@ def score_queries(
 
     ``rewards`` and ``scores`` hold the same values (non-ok scores per
     ``on_failure``: ``raise`` by default, ``nan`` or a number); ``extra_logs``
-    holds ``rewardlab_ok`` (1.0/0.0 per sample).
+    holds ``rewardlab_ok`` (1.0/0.0 per sample). A query that does not start
+    with its prompt is not scored: it is ``error`` with a reason saying where
+    they differ, since scoring the whole query would grade the prompt too.
     """
     import torch
 
@@ -47,16 +62,27 @@ def score_queries(
     n = len(queries)
     if len(prompts) != n or (labels is not None and len(labels) != n):
         raise ValueError(f"{n} queries but {len(prompts)} prompts and {len(labels or [])} labels")
-    samples = [
-        Sample(
-            completion=split_response(str(queries[i]), str(prompts[i])),
-            prompt=prompts[i],
-            reference=None if labels is None else labels[i],
-            extras={"query": queries[i]},
+    scores: list[Score] = [Score.error("not scored")] * n
+    samples: list[Sample] = []
+    positions: list[int] = []
+    for i in range(n):
+        query, prompt = str(queries[i]), str(prompts[i])
+        response = split_response(query, prompt)
+        if response is None:
+            scores[i] = _mismatch(query, prompt)
+            continue
+        positions.append(i)
+        samples.append(
+            Sample(
+                completion=response,
+                prompt=prompts[i],
+                reference=None if labels is None else labels[i],
+                extras={"query": queries[i]},
+            )
         )
-        for i in range(n)
-    ]
-    scores = scorer.score(samples)
+    if samples:
+        for i, score in zip(positions, scorer.score(samples), strict=True):
+            scores[i] = score
     values = [value_for_trainer(s, i, policy) for i, s in enumerate(scores)]
     rewards = torch.tensor(values, dtype=torch.float32)
     ok = torch.tensor([1.0 if s.is_ok else 0.0 for s in scores], dtype=torch.float32)

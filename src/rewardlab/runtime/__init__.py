@@ -10,6 +10,7 @@ from rewardlab.runtime._pool import (
 )
 from rewardlab.runtime._runner import Runner
 from rewardlab.runtime._sandbox import (
+    MEMORY_HEADROOM_MB,
     Sandbox,
     SandboxBackend,
     SandboxError,
@@ -19,6 +20,7 @@ from rewardlab.runtime._sandbox import (
     SandboxUnavailable,
     SandboxWorker,
     available_backends,
+    memory_cgroup_support,
 )
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "Runner",
     "WorkerPool",
     "default_workers",
+    "MEMORY_HEADROOM_MB",
     "Sandbox",
     "SandboxBackend",
     "SandboxError",
@@ -38,4 +41,5 @@ __all__ = [
     "SandboxUnavailable",
     "SandboxWorker",
     "available_backends",
+    "memory_cgroup_support",
 ]

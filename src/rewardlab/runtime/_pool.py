@@ -329,7 +329,7 @@ class WorkerPool:
     process group and replaced, and the pool keeps serving.
 
     Example:
-        >>> with WorkerPool(workers=2, timeout=1.0) as pool:  # doctest: +SKIP
+        >>> with WorkerPool(workers=2, timeout=5.0) as pool:
         ...     pool.call(pow, 2, 10).value
         1024
     """
@@ -399,6 +399,10 @@ class WorkerPool:
             try:
                 if not self._closed:
                     worker.prepare(warm)
+            except Exception:
+                if not self._closed:
+                    raise
+                # closed meanwhile (a short job): close() stopped this worker under the warm-up
             finally:
                 self._idle.put(worker)
 

@@ -137,8 +137,15 @@ class Runner:
             pool.start(warm=reward.worker_modules)  # start-up overlaps the caller's first batch
             self._owned.append(pool)
             self.executor = pool
-        self.shipped = ship and reward.placement == "inline" and _picklable(reward)
+        # A stateful reward (running normalisation) must see every batch, in order, as one
+        # object: copies shipped to workers would each start from this process's state.
+        self.shipped = ship and reward.placement == "inline" and not reward.stateful and _picklable(reward)
         self._batch_pool: Any = None
+        if batch_executor is not None and reward.stateful:
+            raise ValueError(
+                f"reward {reward.name!r} keeps running state between batches (a running normaliser): "
+                "it cannot be split over executors that hold their own copies"
+            )
         if batch_executor is not None:
             # whole batches go to executors that hold their own copy of the reward (Ray actors):
             # any placement ships, since each copy was set up once where it runs

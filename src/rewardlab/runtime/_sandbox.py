@@ -33,9 +33,12 @@ PID namespace goes with it.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
+import logging
 import os
+import queue
 import selectors
 import shutil
 import signal
@@ -46,6 +49,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -67,9 +71,15 @@ MAX_JOBS_PER_WORKER = 500
 """Jobs a reused worker runs before it is replaced: a bound on anything a job
 could leave behind that the between-job reset does not know about."""
 
+MEMORY_HEADROOM_MB = 64
+"""Memory the sandbox's own processes (bubblewrap, runner, zygote) may use on top of
+``SandboxLimits.memory_mb`` inside the sandbox's memory cgroup."""
+
 _WORKDIR = "/sandbox"
 _RUNNER_SOURCE = (Path(__file__).with_name("_sandbox_runner.py")).read_text(encoding="utf-8")
 _uid_counter = itertools.count()
+_CGROUPS: dict[int, str | None] = {}
+"""The memory cgroup of each running sandbox, by the pid of its first process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +89,10 @@ class SandboxLimits:
     Attributes:
         wall_s: Wall-clock deadline of the whole run, enforced from outside.
         cpu_s: CPU seconds per process (``RLIMIT_CPU``).
-        memory_mb: Address space per process in MiB (``RLIMIT_AS``).
+        memory_mb: Address space per process in MiB (``RLIMIT_AS``) and, where a
+            memory cgroup can be made (see `memory_cgroup_support`), the memory of
+            the whole sandbox: every process, its tmpfs files and kernel-held
+            buffers, plus `MEMORY_HEADROOM_MB` for the harness's own processes.
         processes: Processes and threads of the sandbox uid (``RLIMIT_NPROC``).
         open_files: Open descriptors per process (``RLIMIT_NOFILE``).
         file_size_mb: Largest file a process may write (``RLIMIT_FSIZE``).
@@ -185,6 +198,9 @@ class SandboxBackend(ABC):
     weaker: ClassVar[bool] = False
     """True for fallbacks whose isolation is documented as weaker."""
 
+    fallback_reason: str | None = None
+    """Set when ``backend="auto"`` chose this backend because a stronger one cannot run here (why not)."""
+
     @classmethod
     @abstractmethod
     def unavailable_reason(cls) -> str | None:
@@ -200,9 +216,22 @@ def _python() -> str:
 
 
 def _hidden_paths() -> list[str]:
-    """Directories of installed packages: hidden so candidates cannot read datasets shipped there."""
-    paths = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
-    return sorted(p for p in paths if os.path.isdir(p))
+    """Directories of installed packages: hidden so candidates cannot read datasets shipped there.
+
+    Those of this environment and of the base interpreter (a virtual environment
+    may see both), every ``site-packages``/``dist-packages`` entry of ``sys.path``,
+    and the distribution's own (``/usr/lib/python3/dist-packages``), which the
+    read-only ``/usr`` would otherwise show.
+    """
+    paths: set[str] = set()
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        found = sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})
+        paths.update(found[key] for key in ("purelib", "platlib"))
+    paths.update(p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages"))
+    paths.update(str(p) for p in Path("/usr/lib").glob("python3*/dist-packages"))
+    paths.update(str(p) for p in Path("/usr/local/lib").glob("python3*/dist-packages"))
+    paths.update(str(p) for p in Path("/usr/lib").glob("python3*/site-packages"))
+    return sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
 
 
 def _prefixes() -> list[str]:
@@ -215,10 +244,186 @@ def _prefixes() -> list[str]:
     return needed
 
 
+_issued_uids: set[int] = set()
+"""Sandbox uids this process handed out (tests look for processes left behind by them)."""
+
+
 def _sandbox_uid() -> int | None:
     if os.geteuid() != 0:
         return None
-    return SANDBOX_UID_BASE + (os.getpid() * 7919 + next(_uid_counter)) % SANDBOX_UID_SPAN
+    uid = SANDBOX_UID_BASE + (os.getpid() * 7919 + next(_uid_counter)) % SANDBOX_UID_SPAN
+    _issued_uids.add(uid)
+    return uid
+
+
+class _Spawner:
+    """One long-lived thread that starts reused workers (see `_LocalBackend._start`)."""
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[tuple[Future[subprocess.Popen[bytes]], list[str], dict[str, Any]]] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, argv: list[str], options: dict[str, Any]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="rewardlab-sandbox-spawner", daemon=True)
+                self._thread.start()
+        done: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((done, argv, options))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            done, argv, options = self._requests.get()
+            try:
+                done.set_result(subprocess.Popen(argv, **options))
+            except BaseException as exc:
+                done.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
+
+
+# -- memory cgroups -----------------------------------------------------------------
+_cgroup_counter = itertools.count()
+_stale_cgroups: list[str] = []
+_cgroup_lock = threading.Lock()
+
+
+def _own_cgroup_dirs() -> list[tuple[str, str]]:
+    """(version, directory) of this process's memory cgroup, v2 first."""
+    try:
+        membership = Path("/proc/self/cgroup").read_text().splitlines()
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in membership:
+        hierarchy, controllers, path = line.split(":", 2)
+        for mount in mounts:
+            fields = mount.split()
+            dash = fields.index("-")
+            fstype, options = fields[dash + 1], fields[dash + 3].split(",")
+            root, point = fields[3], fields[4]
+            relative = path[len(root) :] if root != "/" and path.startswith(root) else path
+            if hierarchy == "0" and controllers == "" and fstype == "cgroup2":
+                found.append(("v2", point + relative.rstrip("/")))
+            elif "memory" in controllers.split(",") and fstype == "cgroup" and "memory" in options:
+                found.append(("v1", point + relative.rstrip("/")))
+    return sorted(found)[::-1]  # v2 before v1
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(value)
+
+
+def _make_cgroup(version: str, parent: str, limit: int) -> str:
+    path = f"{parent}/rewardlab-{os.getpid()}-{next(_cgroup_counter)}"
+    os.mkdir(path)
+    try:
+        if version == "v2":
+            _write(f"{path}/memory.max", str(limit))
+            if os.path.exists(f"{path}/memory.swap.max"):
+                _write(f"{path}/memory.swap.max", "0")
+        else:
+            _write(f"{path}/memory.limit_in_bytes", str(limit))
+            if os.path.exists(f"{path}/memory.memsw.limit_in_bytes"):
+                _write(f"{path}/memory.memsw.limit_in_bytes", str(limit))
+    except OSError:
+        os.rmdir(path)
+        raise
+    return path
+
+
+@cache
+def _cgroup_parent() -> tuple[str, str] | None:
+    for version, parent in _own_cgroup_dirs():
+        if version == "v2":
+            try:
+                enabled = Path(f"{parent}/cgroup.subtree_control").read_text().split()
+                if "memory" not in enabled:
+                    _write(f"{parent}/cgroup.subtree_control", "+memory")
+            except OSError:
+                continue
+        try:
+            os.rmdir(_make_cgroup(version, parent, 64 * 1024 * 1024))
+        except OSError:
+            continue
+        return version, parent
+    return None
+
+
+def memory_cgroup_support() -> str | None:
+    """``"v1"`` or ``"v2"`` when sandboxes get a memory cgroup of their own here, else ``None``.
+
+    A cgroup bounds everything a sandbox can pin in host memory (all its
+    processes, tmpfs files, kernel buffers) to ``memory_mb`` plus
+    `MEMORY_HEADROOM_MB`. It needs a writable cgroup hierarchy (root, or a
+    delegated cgroup v2 subtree). Without one, memory is bounded per process
+    (``RLIMIT_AS``), by the tmpfs sizes and by the seccomp filter that refuses
+    System V shared memory, message queues and memfds.
+    """
+    found = _cgroup_parent()
+    return found[0] if found else None
+
+
+def _new_cgroup(limits: SandboxLimits) -> str | None:
+    found = _cgroup_parent()
+    if found is None:
+        return None
+    _remove_stale_cgroups()
+    try:
+        return _make_cgroup(found[0], found[1], (limits.memory_mb + MEMORY_HEADROOM_MB) * 1024 * 1024)
+    except OSError as exc:
+        raise SandboxError(f"could not create the sandbox's memory cgroup: {exc}") from exc
+
+
+def _remove_cgroup(path: str | None) -> None:
+    if path is None:
+        return
+    # The namespace's last processes die asynchronously after SIGKILL; wait for them briefly,
+    # then leave the rest to a background thread.
+    for _ in range(20):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.01)
+    with _cgroup_lock:
+        _stale_cgroups.append(path)
+        if len(_stale_cgroups) == 1:
+            threading.Thread(target=_reap_cgroups, name="rewardlab-cgroup-reaper", daemon=True).start()
+
+
+def _reap_cgroups() -> None:
+    for _ in range(600):
+        time.sleep(0.1)
+        _remove_stale_cgroups()
+        with _cgroup_lock:
+            if not _stale_cgroups:
+                return
+
+
+def _remove_stale_cgroups() -> None:
+    with _cgroup_lock:
+        stale, _stale_cgroups[:] = list(_stale_cgroups), []
+    for path in stale:
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            with _cgroup_lock:
+                _stale_cgroups.append(path)
+
+
+atexit.register(_remove_stale_cgroups)
 
 
 class _LocalBackend(SandboxBackend):
@@ -227,7 +432,9 @@ class _LocalBackend(SandboxBackend):
     @abstractmethod
     def _argv(self, limits: SandboxLimits) -> list[str]: ...
 
-    def _start(self, limits: SandboxLimits, header: dict[str, Any]) -> tuple[subprocess.Popen[bytes], int]:
+    def _start(
+        self, limits: SandboxLimits, header: dict[str, Any]
+    ) -> tuple[subprocess.Popen[bytes], int, dict[str, Any]]:
         read_chan, write_chan = os.pipe()
         header = {
             **header,
@@ -236,29 +443,38 @@ class _LocalBackend(SandboxBackend):
             "uid": _sandbox_uid(),
             "workdir": _WORKDIR,
         }
+        cgroup = _new_cgroup(limits)
+        argv = self._argv(limits)
+        if cgroup is not None:
+            # The shell joins the cgroup before it becomes bubblewrap: every process of the
+            # sandbox starts inside it.
+            argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', f"{cgroup}/cgroup.procs", *argv]
+        options: dict[str, Any] = {
+            "stdin": subprocess.PIPE,
+            "stdout": subprocess.PIPE,
+            "stderr": subprocess.PIPE,
+            "pass_fds": (write_chan,),
+            "start_new_session": True,
+            "env": {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            "cwd": "/",
+        }
         try:
-            proc = subprocess.Popen(
-                self._argv(limits),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(write_chan,),
-                start_new_session=True,
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                cwd="/",
-            )
+            # bubblewrap dies with the *thread* that started it: a reused worker must be
+            # started by a thread that lives as long as the process, not by a batch's pool.
+            proc = _SPAWNER.popen(argv, options) if header.get("serve") else subprocess.Popen(argv, **options)
         except OSError as exc:
             os.close(read_chan)
+            _remove_cgroup(cgroup)
             raise SandboxError(f"{self.name}: could not start: {exc}") from exc
         finally:
             os.close(write_chan)
-        self._header = header
-        return proc, read_chan
+        _CGROUPS[proc.pid] = cgroup
+        return proc, read_chan, header
 
     def run(self, job: SandboxJob, limits: SandboxLimits) -> SandboxResult:
         start = time.monotonic()
-        proc, read_chan = self._start(limits, {})
-        data = (json.dumps({**self._header, **_job_payload(job)}) + "\n").encode()
+        proc, read_chan, header = self._start(limits, {})
+        data = (json.dumps(header) + "\n" + json.dumps(_job_payload(job)) + "\n").encode()
         writer = threading.Thread(target=_feed, args=(proc, data), daemon=True)
         writer.start()
         try:
@@ -311,9 +527,9 @@ class SandboxWorker(ABC):
 class _ReusedWorker(SandboxWorker):
     def __init__(self, backend: _LocalBackend, limits: SandboxLimits) -> None:
         self.backend, self.limits = backend, limits
-        self.proc, self.chan = backend._start(limits, {"serve": True})
+        self.proc, self.chan, header = backend._start(limits, {"serve": True})
         assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(backend._header) + "\n").encode())
+        self.proc.stdin.write((json.dumps(header) + "\n").encode())
         self.proc.stdin.flush()
         self._alive = True
         self.jobs_done = 0
@@ -345,6 +561,7 @@ class _ReusedWorker(SandboxWorker):
         try:
             self.proc.wait(timeout=10)
         finally:
+            _remove_cgroup(_CGROUPS.pop(self.proc.pid, None))
             for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
                 if stream is not None:
                     try:
@@ -480,6 +697,7 @@ def _collect(
     finally:
         proc.stdout.close()
         proc.stderr.close()
+        _remove_cgroup(_CGROUPS.pop(proc.pid, None))
     frames = _parse_frames(bytes(buffers[chan][:RESULT_BYTES_LIMIT]))
     return SandboxResult(
         backend=backend,
@@ -500,7 +718,7 @@ def _parse_frames(data: bytes) -> list[dict[str, Any]]:
             continue
         try:
             frame = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError):
             frames.append({"violation": "unparsable frame on the result channel"})
             break
         if not isinstance(frame, dict):
@@ -633,6 +851,24 @@ def _probe(cls: type[_LocalBackend]) -> str | None:
     return None
 
 
+_fallback_warned: set[str] = set()
+_fallback_lock = threading.Lock()
+_logger = logging.getLogger("rewardlab.sandbox")
+
+
+def _warn_fallback(backend: SandboxBackend) -> None:
+    """Log, once per process, that ``auto`` fell back to a weaker backend."""
+    with _fallback_lock:
+        if backend.name in _fallback_warned:
+            return
+        _fallback_warned.add(backend.name)
+    _logger.warning(
+        "sandbox backend 'auto' fell back to %r, which isolates less (see docs/code.md), because %s",
+        backend.name,
+        backend.fallback_reason,
+    )
+
+
 def available_backends() -> list[str]:
     """Names of the backends that work on this machine, best first."""
     return [name for name, cls in BACKENDS.items() if cls.unavailable_reason() is None]
@@ -645,11 +881,15 @@ def get_backend(name: str = "auto") -> SandboxBackend:
         SandboxUnavailable: the named backend (or, for ``auto``, every backend) cannot run.
     """
     if name == "auto":
-        reasons = []
+        reasons: list[str] = []
         for cls in BACKENDS.values():
             reason = cls.unavailable_reason()
             if reason is None:
-                return cls()
+                backend = cls()
+                if reasons:
+                    backend.fallback_reason = "; ".join(reasons)
+                    _warn_fallback(backend)
+                return backend
             reasons.append(f"{cls.name}: {reason}")
         raise SandboxUnavailable("no sandbox backend works here (" + "; ".join(reasons) + ")")
     if name not in BACKENDS:
@@ -672,10 +912,10 @@ class Sandbox:
         max_jobs_per_worker: Replace a reused sandbox after this many jobs.
 
     Example:
-        >>> box = Sandbox()  # doctest: +SKIP
-        >>> job = SandboxJob("calls", "def f(x): return x * 2", [{"args": [21]}], entry_point="f")  # doctest: +SKIP
-        >>> box.run(job).frames[0]  # doctest: +SKIP
-        {'i': 0, 'value': 42}
+        >>> job = SandboxJob("calls", "def f(x): return x * 2", [{"args": [21]}], entry_point="f")
+        >>> with Sandbox() as box:
+        ...     [frame for frame in box.run(job).frames if "value" in frame]
+        [{'i': 0, 'value': 42}]
     """
 
     def __init__(

@@ -33,6 +33,7 @@ from rewardlab.rewards.code._code_tests import (
     decode_value,
     extract_code,
     outputs_match,
+    short_repr,
     suite_for,
 )
 from rewardlab.runtime._sandbox import (
@@ -49,6 +50,9 @@ Credit = Literal["all", "fraction", "difficulty"]
 TRUSTED_NOTE = "trusted-test mode"
 """Marker in a score's reason when some tests could not be decomposed and ran
 inside the sandbox next to the candidate (weaker: it could read or forge them)."""
+
+WEAKER_NOTE = "weaker sandbox"
+"""Marker in a score's reason when ``backend="auto"`` fell back from bubblewrap to a weaker backend."""
 
 _REASON_CHARS = 300
 
@@ -157,7 +161,7 @@ def _run_calls(code: str, suite: TestSuite, cases: list[CallCheck], box: Sandbox
             continue
         try:
             actual = decode_value(frame.get("value"))
-        except (_Undecodable, ValueError, TypeError) as exc:
+        except _Undecodable as exc:
             flags.append(False)
             run.notes.append(f"{case.label}: undecodable result ({exc})")
             continue
@@ -167,7 +171,7 @@ def _run_calls(code: str, suite: TestSuite, cases: list[CallCheck], box: Sandbox
             shown = (
                 "truthy" if case.compare == "truthy" else "falsy" if case.compare == "falsy" else repr(case.expected)
             )
-            run.notes.append(f"{case.label}: expected {shown[:60]}, got {repr(actual)[:60]}")
+            run.notes.append(f"{case.label}: expected {shown[:60]}, got {short_repr(actual)}")
     return flags
 
 
@@ -340,13 +344,17 @@ def _signature(params: dict[str, Any], backend: str) -> str:
     return Signature("code", params, backend=backend or params["backend"]).format()
 
 
-def _reason(run: CodeRun, passed: int, total: int) -> str:
+def _reason(run: CodeRun, passed: int, total: int, fallback: str | None = None) -> str:
     head = f"all {total} tests passed" if passed == total else f"{passed}/{total} tests passed"
+    tail = ""
+    if run.trusted:
+        tail += f" [{TRUSTED_NOTE}: {run.trusted} test(s) ran inside the sandbox with the code]"
+    if fallback:
+        tail += f" [{WEAKER_NOTE} {run.backend}: {fallback}]"
     if run.notes:
         head += "; " + "; ".join(run.notes[:2])
-    if run.trusted:
-        head += f" [{TRUSTED_NOTE}: {run.trusted} test(s) ran inside the sandbox with the code]"
-    return head[:_REASON_CHARS]
+    # The marks at the end are never cut off by long notes.
+    return head[: max(40, _REASON_CHARS - len(tail))] + tail[:_REASON_CHARS]
 
 
 @reward(name="code", range=(0.0, 1.0), batched=True, factory=True)
@@ -443,7 +451,10 @@ def score_code(
             return Score.abstain(f"tests not run: {exc}")
         if suite is None:
             return Score.abstain("the row has no tests (fields test, tests, calls or io)")
-        return run_suite(program_for(sample), suite, box, io_compare=io_compare)
+        try:
+            return run_suite(program_for(sample), suite, box, io_compare=io_compare)
+        except Exception as exc:  # the harness's own fault: this row is an error, the batch goes on
+            return Score.error(f"code harness failed: {type(exc).__name__}: {str(exc)[:200]}")
 
     from rewardlab.runtime._pool import default_workers
 
@@ -483,6 +494,7 @@ def score_code(
             w = weights[index]
             value = sum(wt for wt, ok in zip(w, run.passed, strict=False) if ok) / sum(w)
         components = {"passed": float(passed), "tests": float(total), "trusted_tests": float(run.trusted)}
-        score = Score.ok(value, components=components, reason=_reason(run, passed, total))
+        reason = _reason(run, passed, total, box.backend.fallback_reason)
+        score = Score.ok(value, components=components, reason=reason)
         scores.append(score.with_signature(signature))
     return scores

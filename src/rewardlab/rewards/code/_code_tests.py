@@ -15,6 +15,7 @@ import builtins
 import collections
 import math
 import re
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
@@ -202,6 +203,81 @@ def _is_vacuous(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.Assert) and isinstance(stmt.test, ast.Constant) and bool(stmt.test.value)
 
 
+# Nodes that compute a verdict (or hide one) wherever they sit in the sandbox-side expression.
+_VERDICT_NODES = (
+    ast.Compare, ast.BoolOp, ast.IfExp, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+    ast.GeneratorExp, ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom,
+)  # fmt: skip
+
+
+def holds_no_expected_value(node: ast.expr, functions: set[str]) -> bool:
+    """Whether ``node`` may be evaluated inside the sandbox in decomposed mode.
+
+    It may not compute a verdict (no comparison, ``not``, ``and``/``or``,
+    conditional, comprehension or lambda anywhere), and every constant in it
+    must be an argument of a call to the function under test (an input, which
+    the candidate sees anyway). ``f(3)``, ``sorted(f([1, 2]))`` and
+    ``f(3).lower()`` qualify; ``(f(3) == 42)``, ``f(3) - 42``, ``f(3)[0]`` and
+    ``all(f(x) == y for ...)`` do not: there an expected value (or a
+    comparison a candidate's object could answer) would run next to the code,
+    readable in ``co_consts``.
+    """
+    inputs: set[int] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in functions:
+            for arg in [*sub.args, *(k.value for k in sub.keywords)]:
+                inputs.update(id(n) for n in ast.walk(arg))
+    for sub in ast.walk(node):
+        if isinstance(sub, _VERDICT_NODES) or (isinstance(sub, ast.UnaryOp) and isinstance(sub.op, ast.Not)):
+            return False
+        if id(sub) not in inputs and isinstance(sub, (ast.Constant, ast.JoinedStr)):
+            return False
+    return True
+
+
+def _single_compare(node: ast.expr, ops: tuple[type, ...]) -> bool:
+    return isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ops)
+
+
+def _simplify(test: ast.expr) -> ast.expr:
+    """Rewrite verdicts wrapped in verdicts into the plain comparison, so that it can be decomposed.
+
+    ``(X == c) == True``, ``(X == c) is True``, ``True == (X == c)`` become
+    ``X == c``; the ``False`` forms and ``not (X == c)`` become ``X != c``, and
+    ``not (X != c)`` becomes ``X == c``. On plain data ``X == c`` is a bool, so
+    the meaning is the same; the comparison then runs outside the sandbox.
+    """
+    flip = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
+    while True:
+        if (
+            isinstance(test, ast.UnaryOp)
+            and isinstance(test.op, ast.Not)
+            and _single_compare(test.operand, (ast.Eq, ast.NotEq))
+        ):
+            inner = test.operand
+            assert isinstance(inner, ast.Compare)
+            test = ast.Compare(inner.left, [flip[type(inner.ops[0])]()], inner.comparators)
+            continue
+        if _single_compare(test, (ast.Eq, ast.Is, ast.NotEq, ast.IsNot)):
+            assert isinstance(test, ast.Compare)
+            left, right = test.left, test.comparators[0]
+            for verdict, flag in ((left, right), (right, left)):
+                if (
+                    _single_compare(verdict, (ast.Eq, ast.NotEq))
+                    and isinstance(flag, ast.Constant)
+                    and type(flag.value) is bool
+                ):
+                    assert isinstance(verdict, ast.Compare)
+                    keep = flag.value == isinstance(test.ops[0], (ast.Eq, ast.Is))
+                    op = verdict.ops[0] if keep else flip[type(verdict.ops[0])]()
+                    test = ast.Compare(verdict.left, [op], verdict.comparators)
+                    break
+            else:
+                return test
+            continue
+        return test
+
+
 def decompose_assert(stmt: ast.stmt, functions: set[str], allowed: set[str]) -> CallCheck | None:
     """Turn ``assert <call-expr> <op> <constant>`` into a `CallCheck`, or ``None`` when it has another shape.
 
@@ -213,11 +289,13 @@ def decompose_assert(stmt: ast.stmt, functions: set[str], allowed: set[str]) -> 
     """
     if not isinstance(stmt, ast.Assert):
         return None
-    test = stmt.test
+    test = _simplify(stmt.test)
     names_ok = functions | allowed | _BUILTIN_NAMES
 
     def side(node: ast.expr) -> dict[str, str] | None:
         if not _calls_function(node, functions) or not _free_names(node) <= names_ok:
+            return None
+        if not holds_no_expected_value(node, functions):
             return None
         return {"expr": ast.unparse(node)}
 
@@ -231,7 +309,7 @@ def decompose_assert(stmt: ast.stmt, functions: set[str], allowed: set[str]) -> 
         except _NotConstant:
             return False, None
 
-    label = ast.unparse(test)[:120]
+    label = ast.unparse(stmt.test)[:120]
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         left, right, op = test.left, test.comparators[0], test.ops[0]
         if isinstance(op, (ast.Eq, ast.NotEq, ast.Is, ast.IsNot)):
@@ -536,41 +614,91 @@ class _Undecodable(Exception):
     pass
 
 
-def decode_value(data: Any, depth: int = 0) -> Any:
-    """Rebuild a plain-data value from the sandbox's tagged JSON (tuples, sets, non-str keys, big ints...)."""
-    if depth > 200:
-        raise _Undecodable("value nested too deep")
+DECODE_DEPTH = 128
+"""Deepest nesting accepted from the result channel (the sandbox encodes at most 100 levels,
+each tagged container adds one); deeper values fail the test as undecodable."""
+
+DECODE_ITEMS = 1_000_000
+"""Most elements of one decoded value (the sandbox's own encoding cap)."""
+
+DECODE_INT_DIGITS = 4_300
+"""Longest big integer accepted (Python's own default cap on str-int conversion)."""
+
+HASH_COLLISIONS = 64
+"""Most set items or dict keys of one value that may share a hash. Values a
+candidate crafts to collide would make building the set quadratic on this side;
+plain results never come close."""
+
+
+def _check_hashes(items: list[Any]) -> None:
+    counts: dict[int, int] = {}
+    for item in items:
+        key = hash(item)  # TypeError for unhashable items
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] > HASH_COLLISIONS:
+            raise _Undecodable(f"more than {HASH_COLLISIONS} items share one hash (built to collide)")
+
+
+def decode_value(data: Any) -> Any:
+    """Rebuild a plain-data value from the sandbox's tagged JSON (tuples, sets, non-str keys, big ints...).
+
+    Whatever arrives on the result channel may have been written by the
+    candidate, so decoding is bounded: depth (`DECODE_DEPTH`), element count
+    (`DECODE_ITEMS`), integer size (`DECODE_INT_DIGITS`) and hash collisions
+    (`HASH_COLLISIONS`) are capped, and every failure is `_Undecodable`.
+    """
+    budget = [DECODE_ITEMS]
+    try:
+        return _decode(data, 0, budget)
+    except _Undecodable:
+        raise
+    except (TypeError, ValueError, OverflowError, RecursionError, MemoryError) as exc:
+        raise _Undecodable(f"{type(exc).__name__}: {str(exc)[:100]}") from None
+
+
+def _decode(data: Any, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Undecodable(f"value holds more than {DECODE_ITEMS} elements")
+    if depth > DECODE_DEPTH:
+        raise _Undecodable(f"value nested deeper than {DECODE_DEPTH}")
     if data is None or isinstance(data, (bool, int, float, str)):
         return data
     if isinstance(data, list):
-        return [decode_value(v, depth + 1) for v in data]
+        return [_decode(v, depth + 1, budget) for v in data]
     if isinstance(data, dict) and len(data) == 1:
         ((tag, inner),) = data.items()
-        if tag == "$int" and isinstance(inner, str):
+        if tag == "$int" and isinstance(inner, str) and len(inner) <= DECODE_INT_DIGITS + 1:
             return int(inner)
         if tag == "$float" and inner in ("nan", "inf", "-inf"):
             return float(inner)
         if tag == "$bytes" and isinstance(inner, str):
             return bytes.fromhex(inner)
         if isinstance(inner, list):
-            items = [decode_value(v, depth + 1) for v in inner]
+            items = [_decode(v, depth + 1, budget) for v in inner]
             if tag == "$tuple":
                 return tuple(items)
             if tag == "$deque":
                 return collections.deque(items)  # equal to a deque of the same items, never to a list
             if tag in ("$set", "$frozenset"):
-                try:
-                    return (set if tag == "$set" else frozenset)(items)
-                except TypeError as exc:
-                    raise _Undecodable(str(exc)) from exc
-            if tag == "$complex" and len(items) == 2:
+                _check_hashes(items)
+                return (set if tag == "$set" else frozenset)(items)
+            if tag == "$complex" and len(items) == 2 and all(type(v) in (int, float) for v in items):
                 return complex(items[0], items[1])
-            if tag == "$dict" and all(isinstance(p, list) and len(p) == 2 for p in items):
-                try:
-                    return {k: v for k, v in items}
-                except TypeError as exc:
-                    raise _Undecodable(str(exc)) from exc
+            if tag == "$dict" and all(type(p) is list and len(p) == 2 for p in items):
+                _check_hashes([p[0] for p in items])
+                return {k: v for k, v in items}
     raise _Undecodable(f"unexpected value encoding {str(data)[:60]}")
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """A bounded ``repr`` for reasons: never builds a huge string or recurses deep."""
+    shown = reprlib.Repr()
+    shown.maxlevel, shown.maxstring, shown.maxother, shown.maxlong = 4, limit, limit, limit
+    try:
+        return shown.repr(value)[:limit]
+    except Exception as exc:  # e.g. an int too long to print
+        return f"<{type(value).__name__}: {type(exc).__name__}>"
 
 
 def _json_like(value: Any) -> Any:
@@ -605,7 +733,7 @@ def check_value(case: CallCheck, actual: Any) -> bool:
                 distance = abs(actual - case.expected)
                 return distance <= case.abs_tol if case.inclusive else distance < case.abs_tol
             return math.isclose(actual, case.expected, rel_tol=case.rel_tol, abs_tol=case.abs_tol)
-    except (TypeError, ValueError, OverflowError, RecursionError):
+    except Exception:  # a comparison that cannot be made is a failed test
         return False
     return False
 

@@ -292,8 +292,6 @@ _TRAILING_UNIT = re.compile(
 )
 
 
-
-
 def trailing_unit(text: str) -> str | None:
     """The canonical name of a known unit right after the last number (``5 feet`` -> ``foot``), if any."""
     m = _TRAILING_UNIT.search(text.strip())

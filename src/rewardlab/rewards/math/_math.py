@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections.abc import Sequence
 from decimal import Decimal
@@ -28,7 +27,7 @@ from rewardlab.rewards.math._answer import (
 DEFAULT_TIMEOUT_S = 6.0
 """Hard deadline per sample, enforced by killing the worker. Parsing and
 verification get math-verify's own, shorter budgets below, so a slow sympy call
-usually ends as a 0 well before this backstop fires."""
+usually ends (as ``timeout``, never as a 0) well before this backstop fires."""
 
 PARSE_BUDGET_S = 2
 """math-verify's parsing timeout per string (signal-based; runs in the worker's main thread)."""
@@ -237,48 +236,91 @@ def _latex_scientific(text: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _parse_gold(text: str, multi: bool) -> tuple[Any, ...]:
-    from math_verify import parse
-
+    # Raises on math-verify's timeout or failure: lru_cache keeps only results, so a
+    # reference whose parse ran out of time is tried afresh for the next sample.
     parsed: list[Any] = []
     if _PLAIN_NUMBER_TEXT.match(text) and not multi:
-        parsed = parse(text, parsing_timeout=PARSE_BUDGET_S)
+        parsed = _parse(text)
     if not parsed:
-        parsed = parse(f"\\boxed{{{text}}}", parsing_timeout=PARSE_BUDGET_S)
+        parsed = _parse(f"\\boxed{{{text}}}")
     if not parsed:
-        parsed = parse(text, parsing_timeout=PARSE_BUDGET_S)
+        parsed = _parse(text)
     return tuple(parsed)
 
 
-def verify_answer(answer: str, reference: str, float_rounding: int, numeric_precision: int, strict: bool) -> str:
-    """Runs in a worker: ``equal``, ``different`` or ``bad_reference``."""
-    from math_verify import parse, verify
+def _parse(text: str) -> list[Any]:
+    from math_verify import parse
 
-    # math-verify logs its own timeouts; the outcome is already in the result.
-    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    return list(parse(text, parsing_timeout=PARSE_BUDGET_S, raise_on_error=True))
 
-    gold = _parse_gold(_latex_scientific(reference), is_multi_valued(reference))
-    if not gold:
-        return "bad_reference"
-    answer = _latex_scientific(answer)
-    unit = _NUMBER_WITH_UNIT.match(answer)
-    if unit:
-        answer = unit.group(1)  # 1,000.99€ and 12 m²: the number is the answer
-    if _PLAIN_NUMBER_TEXT.match(answer) and not is_multi_valued(reference):
-        # Digit groups with spaces or decimal commas ("1 000", "1,22") read best as plain text.
-        pred = parse(answer, parsing_timeout=PARSE_BUDGET_S)
-    else:
-        pred = parse(f"\\boxed{{{answer}}}", parsing_timeout=PARSE_BUDGET_S)
-    if not pred:
-        return "different"
-    ok = verify(
-        list(gold),
-        pred,
-        float_rounding=float_rounding,
-        numeric_precision=numeric_precision,
-        strict=strict,
-        timeout_seconds=VERIFY_BUDGET_S,
-    )
-    return "equal" if ok else "different"
+
+def _equal(gold: Sequence[Any], pred: Sequence[Any], float_rounding: int, numeric_precision: int, strict: bool) -> bool:
+    """Any (gold, prediction) pair equal; a pair that fails raises only when no other pair is equal."""
+    from math_verify import verify
+    from math_verify.errors import TimeoutException
+
+    failure: BaseException | None = None
+    for g in gold:
+        for p in pred:
+            try:
+                if verify(
+                    g,
+                    p,
+                    float_rounding=float_rounding,
+                    numeric_precision=numeric_precision,
+                    strict=strict,
+                    timeout_seconds=VERIFY_BUDGET_S,
+                    raise_on_error=True,
+                ):
+                    return True
+            except MemoryError:
+                raise
+            except (Exception, TimeoutException) as exc:
+                failure = failure or exc
+    if failure is not None:
+        raise failure
+    return False
+
+
+def verify_answer(
+    answer: str, reference: str, float_rounding: int, numeric_precision: int, strict: bool
+) -> tuple[str, str]:
+    """Runs in a worker: ``(verdict, detail)``.
+
+    The verdict is ``equal``, ``different``, ``bad_reference``, ``timeout``
+    (one of math-verify's own budgets ran out; ``detail`` says which step) or
+    ``error`` (math-verify raised; ``detail`` has the exception). math-verify
+    is called with ``raise_on_error=True``: left to itself it turns both into
+    an empty parse or ``False``, which would read as a wrong answer.
+    """
+    from math_verify.errors import TimeoutException
+
+    step = "parsing the reference"
+    try:
+        gold = _parse_gold(_latex_scientific(reference), is_multi_valued(reference))
+        if not gold:
+            return "bad_reference", ""
+        step = "parsing the answer"
+        answer = _latex_scientific(answer)
+        unit = _NUMBER_WITH_UNIT.match(answer)
+        if unit:
+            answer = unit.group(1)  # 1,000.99€ and 12 m²: the number is the answer
+        if _PLAIN_NUMBER_TEXT.match(answer) and not is_multi_valued(reference):
+            # Digit groups with spaces or decimal commas ("1 000", "1,22") read best as plain text.
+            pred = _parse(answer)
+        else:
+            pred = _parse(f"\\boxed{{{answer}}}")
+        if not pred:
+            return "different", ""
+        step = "comparing"
+        return ("equal" if _equal(gold, pred, float_rounding, numeric_precision, strict) else "different"), ""
+    except MemoryError:
+        raise  # the pool names the memory limit
+    except Exception as exc:
+        return "error", f"math-verify failed while {step}: {type(exc).__name__}: {exc}"[:300]
+    except TimeoutException:
+        budget = VERIFY_BUDGET_S if step == "comparing" else PARSE_BUDGET_S
+        return "timeout", f"math-verify ran out of its {budget}s budget while {step}"
 
 
 def _describe(answer: FinalAnswer) -> str:
@@ -332,7 +374,9 @@ def math_reward(
 
     **Cost.** Extraction and hedge checks are linear scans in the calling
     process; parsing and verification run in the runtime's worker processes
-    with a hard deadline of ``timeout`` seconds (default 6). Completions over
+    with a hard deadline of ``timeout`` seconds (default 6). A comparison
+    math-verify cannot finish in its own budget is ``timeout`` and one it fails
+    on is ``error``, with the reason; neither is a 0. Completions over
     4,000,000 characters, answers over 1,000 characters or nested deeper than
     40 levels, power towers and huge factorials score 0 with the reason.
 
@@ -402,8 +446,14 @@ def math_reward(
                 scores[i] = Score.timeout(f"verification exceeded {timeout:g}s ({_describe(answer)})")
             elif result.status is not Status.OK:
                 scores[i] = Score.error(result.reason)
-            elif result.value == "bad_reference":
-                scores[i] = Score.abstain(f"reference cannot be parsed: {ref[:80]!r}")
             else:
-                scores[i] = Score.ok(1.0 if result.value == "equal" else 0.0, reason=_describe(answer))
+                verdict, detail = result.value
+                if verdict == "bad_reference":
+                    scores[i] = Score.abstain(f"reference cannot be parsed: {ref[:80]!r}")
+                elif verdict == "timeout":
+                    scores[i] = Score.timeout(f"{detail} ({_describe(answer)})")
+                elif verdict == "error":
+                    scores[i] = Score.error(f"{detail} ({_describe(answer)})")
+                else:
+                    scores[i] = Score.ok(1.0 if verdict == "equal" else 0.0, reason=_describe(answer))
     return [s if s is not None else Score.error("not scored") for s in scores]

@@ -428,6 +428,7 @@ def _run_duckdb(handle: _DuckConnection, query: str, limits: QueryLimits) -> Exe
 
 # -- connection cache and entry point ------------------------------------------------------
 
+
 class _ConnectionCache(OrderedDict[tuple[Any, ...], Any]):
     """One thread's open connections; closed explicitly when the thread's locals are dropped."""
 
@@ -499,8 +500,12 @@ def run_query(engine: Engine, path: str | os.PathLike[str], query: str, limits: 
         DatabaseUnavailable: the file is missing or not a database of that engine.
 
     Example:
-        >>> run_query("sqlite", "shop.db", "SELECT count(*) FROM orders").rows  # doctest: +SKIP
-        ((42,),)
+        >>> import sqlite3, tempfile
+        >>> shop = tempfile.mkdtemp() + "/shop.db"
+        >>> with sqlite3.connect(shop) as db:
+        ...     _ = db.executescript("CREATE TABLE orders (id INTEGER); INSERT INTO orders VALUES (1), (2);")
+        >>> run_query("sqlite", shop, "SELECT count(*) FROM orders").rows
+        ((2,),)
     """
     limits = limits or QueryLimits()
     refused = precheck(query, engine)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,7 +16,6 @@ from rewardlab._types import Sample, Score
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT_TABLE = str.maketrans("", "", string.punctuation)
-_SPACES = re.compile(r"\s+")
 
 
 def normalize_text(
@@ -33,17 +33,35 @@ def normalize_text(
     removing the English articles a/an/the (SQuAD-style); collapsing runs of
     whitespace to one space and stripping the ends.
     """
-    if unicode_nfkc:
-        text = unicodedata.normalize("NFKC", text)
-    if ignore_case:
-        text = text.casefold()
-    if ignore_punctuation:
-        text = text.translate(_PUNCT_TABLE)
-    if ignore_articles:
-        text = _ARTICLES.sub(" ", text)
-    if normalize_whitespace:
-        text = _SPACES.sub(" ", text).strip()
-    return text
+    return _normalizer(ignore_case, normalize_whitespace, ignore_punctuation, ignore_articles, unicode_nfkc)(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _normalizer(
+    ignore_case: bool,
+    normalize_whitespace: bool,
+    ignore_punctuation: bool,
+    ignore_articles: bool,
+    unicode_nfkc: bool,
+) -> Callable[[str], str]:
+    """`normalize_text` with its options fixed: one call per string, no option handling per call."""
+    nfkc = functools.partial(unicodedata.normalize, "NFKC")
+
+    def normalize(text: str) -> str:
+        if unicode_nfkc:
+            text = nfkc(text)
+        if ignore_case:
+            text = text.casefold()
+        if ignore_punctuation:
+            text = text.translate(_PUNCT_TABLE)
+        if ignore_articles:
+            text = _ARTICLES.sub(" ", text)
+        if normalize_whitespace:
+            # str.split() splits at exactly the characters the regex \s matches (str.isspace)
+            text = " ".join(text.split())
+        return text
+
+    return normalize
 
 
 def _references(reference: Any) -> list[str] | None:
@@ -80,18 +98,19 @@ def exact_match(
     (``ignore_punctuation``), articles a/an/the removed (``ignore_articles``),
     whitespace runs collapsed and ends stripped (``normalize_whitespace``).
     """
-    refs = _references(sample.reference)
+    normalize = _normalizer(ignore_case, normalize_whitespace, ignore_punctuation, ignore_articles, unicode_nfkc)
+    reference = sample.reference
+    if type(reference) is str and type(sample.completion) is str:  # the common case, without the general path
+        return _MATCH if normalize(sample.completion) == normalize(reference) else _NO_MATCH
+    refs = _references(reference)
     if refs is None:
         return Score.abstain("no reference")
-    options = dict(
-        ignore_case=ignore_case,
-        normalize_whitespace=normalize_whitespace,
-        ignore_punctuation=ignore_punctuation,
-        ignore_articles=ignore_articles,
-        unicode_nfkc=unicode_nfkc,
-    )
-    got = normalize_text(sample.completion_text, **options)
-    return Score.ok(1.0 if any(got == normalize_text(r, **options) for r in refs) else 0.0)
+    got = normalize(sample.completion_text)
+    return _MATCH if any(got == normalize(r) for r in refs) else _NO_MATCH
+
+
+_MATCH = Score.ok(1.0)
+_NO_MATCH = Score.ok(0.0)
 
 
 @reward(name="contains", range=(0.0, 1.0))
