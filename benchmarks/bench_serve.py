@@ -11,6 +11,8 @@ A second table measures the HTTP hop: the same samples scored in-process vs thro
 `rewardlab.remote` (batched requests to the rewardlab server).
 
     python benchmarks/bench_serve.py [--requests 2000] [--clients 64] [--repeat 2]
+    python benchmarks/bench_serve.py --build-rm /tmp/rm-minilm     # the packaged MiniLM + a 1-logit head
+    python benchmarks/bench_serve.py --reward rm -p model=/tmp/rm-minilm --datasets gsm8k
 """
 
 from __future__ import annotations
@@ -33,13 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
 
-def reference_app(reward_name: str) -> Any:
+def reference_app(reward_name: str, params: dict[str, str]) -> Any:
     """The reference server: one reward call per request, inside the handler."""
     from fastapi import FastAPI
 
     import rewardlab
 
-    reward = rewardlab.load(reward_name)
+    reward = rewardlab.load(reward_name, **params)
     app = FastAPI()
 
     @app.post("/get_reward")
@@ -79,9 +81,24 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], path: str) -> None:
     raise RuntimeError(f"server on {port} did not start")
 
 
-def start_rewardlab(reward: str, port: int) -> subprocess.Popen[bytes]:
+def _param_args(params: dict[str, str]) -> list[str]:
+    return [arg for key, value in params.items() for arg in ("-p", f"{key}={value}")]
+
+
+def start_rewardlab(reward: str, port: int, params: dict[str, str]) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rewardlab", "serve", reward, "--port", str(port), "--max-batch", "64"],
+        [
+            sys.executable,
+            "-m",
+            "rewardlab",
+            "serve",
+            reward,
+            "--port",
+            str(port),
+            "--max-batch",
+            "64",
+            *_param_args(params),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -89,9 +106,9 @@ def start_rewardlab(reward: str, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_reference(reward: str, port: int) -> subprocess.Popen[bytes]:
+def start_reference(reward: str, port: int, params: dict[str, str]) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--reference-server", str(port), "--reward", reward],
+        [sys.executable, __file__, "--reference-server", str(port), "--reward", reward, *_param_args(params)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -156,13 +173,13 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def compare(dataset: str, reward: str, requests: int, clients: int, repeat: int) -> None:
+def compare(dataset: str, reward: str, requests: int, clients: int, repeat: int, params: dict[str, str]) -> None:
     bodies = load_requests(dataset, requests)
     ports = {"rewardlab serve": _free_port(), "reference (per-request, serve_rm.py style)": _free_port()}
     procs = {
-        "rewardlab serve": start_rewardlab(reward, ports["rewardlab serve"]),
+        "rewardlab serve": start_rewardlab(reward, ports["rewardlab serve"], params),
         "reference (per-request, serve_rm.py style)": start_reference(
-            reward, ports["reference (per-request, serve_rm.py style)"]
+            reward, ports["reference (per-request, serve_rm.py style)"], params
         ),
     }
     try:
@@ -178,8 +195,9 @@ def compare(dataset: str, reward: str, requests: int, clients: int, repeat: int)
                 )
                 results[name].append((elapsed, latencies))
                 values[name] = rewards
-        same = values["rewardlab serve"] == values["reference (per-request, serve_rm.py style)"]
-        assert same, "the two servers disagree"
+        ours, theirs = values["rewardlab serve"], values["reference (per-request, serve_rm.py style)"]
+        worst = max(abs(a - b) for a, b in zip(ours, theirs, strict=True))
+        assert worst <= 1e-4, f"the two servers disagree by {worst}"  # model scores: batch invariance to 1e-4
         print(f"### {dataset}: `{reward}`, {requests} single-sample requests, {clients} concurrent clients")
         print("| server | requests/s | p50 ms | p99 ms |")
         print("|---|---|---|---|")
@@ -192,21 +210,21 @@ def compare(dataset: str, reward: str, requests: int, clients: int, repeat: int)
             print(f"| {name} | {rates[name]:.0f} | {p50:.1f} | {p99:.1f} |")
         ratio = rates["rewardlab serve"] / rates["reference (per-request, serve_rm.py style)"]
         print(f"\nthroughput ratio: {ratio:.2f}x (medians of {repeat} alternated runs; same rewards, asserted)\n")
-        hop(dataset, reward, ports["rewardlab serve"], bodies)
+        hop(dataset, reward, ports["rewardlab serve"], bodies, params)
     finally:
         for proc in procs.values():
             proc.terminate()
             proc.wait(timeout=60)
 
 
-def hop(dataset: str, reward: str, port: int, bodies: list[dict[str, Any]]) -> None:
+def hop(dataset: str, reward: str, port: int, bodies: list[dict[str, Any]], params: dict[str, str]) -> None:
     import rewardlab
 
     samples = [
         {"completion": b["query"][0][len(b["prompts"][0]) :], "prompt": b["prompts"][0], "reference": b["labels"][0]}
         for b in bodies
     ]
-    local = rewardlab.load(reward)
+    local = rewardlab.load(reward, **params)
     remote = rewardlab.remote(f"http://127.0.0.1:{port}/{reward}")
     local.score(samples[:100])
     remote.score(samples[:100])
@@ -233,16 +251,31 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--reward", default="math")
     parser.add_argument("--datasets", default="gsm8k,math-verify")
+    parser.add_argument("--param", "-p", action="append", default=[], help="reward parameter key=value")
+    parser.add_argument("--build-rm", type=Path, help="write the packaged MiniLM with a 1-logit head here and exit")
     parser.add_argument("--reference-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    params = dict(p.split("=", 1) for p in args.param)
+    if args.build_rm:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from rewardlab.models import packaged_minilm_path
+
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(packaged_minilm_path(), num_labels=1)
+        model.save_pretrained(args.build_rm)
+        AutoTokenizer.from_pretrained(packaged_minilm_path()).save_pretrained(args.build_rm)
+        return
     if args.reference_server:
         import uvicorn
 
-        uvicorn.run(reference_app(args.reward), host="127.0.0.1", port=args.reference_server, log_level="error")
+        app = reference_app(args.reward, params)
+        uvicorn.run(app, host="127.0.0.1", port=args.reference_server, log_level="error")
         return
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, {__import__('os').cpu_count()} CPUs\n")
     for dataset in args.datasets.split(","):
-        compare(dataset, args.reward, args.requests, args.clients, args.repeat)
+        compare(dataset, args.reward, args.requests, args.clients, args.repeat, params)
 
 
 if __name__ == "__main__":
