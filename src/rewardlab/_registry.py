@@ -68,10 +68,6 @@ def _source_tree_entry_points() -> list[EntryPoint]:
     return [EntryPoint(name, value, group) for group, entries in groups.items() for name, value in entries.items()]
 
 
-_GROUP_REGISTRATIONS: dict[str, int] = {}
-"""Registrations per entry-point group, across the registries that share it."""
-
-
 def _origin(item: Any) -> Any:
     """What identifies where an entry was defined (a module imported twice registers the same origin)."""
     origin = getattr(item, "origin", None)
@@ -114,7 +110,6 @@ class Registry(Generic[T]):
                 if same is None or same != _origin(item):
                     raise ValueError(f"a different {self.kind} is already registered as {name!r}")
             self._items[name] = item
-        _GROUP_REGISTRATIONS[self.group] = _GROUP_REGISTRATIONS.get(self.group, 0) + 1
         return item
 
     def _entry_points(self, name: str | None = None) -> list[EntryPoint]:
@@ -132,9 +127,6 @@ class Registry(Generic[T]):
         """Register what ``ep`` names. One that gives nothing of this kind is reported with a
         warning naming its distribution, never dropped silently; one that fails to import
         raises when it was asked for by name (``strict``) and is reported otherwise."""
-        with self._lock:
-            before = set(self._items)
-        group_before = _GROUP_REGISTRATIONS.get(self.group, 0)
         try:
             obj = ep.load()
         except Exception as exc:
@@ -143,13 +135,9 @@ class Registry(Generic[T]):
             _report(ep, f"could not be loaded: {type(exc).__name__}: {exc}")
             return
         if isinstance(obj, types.ModuleType):
-            with self._lock:
-                added = set(self._items) - before
-            named = ep.name in self._items  # a module registering the entry's name (again) resolves it
-            # registries sharing a group (probes, gold writers, reference readers) count for each other
-            shared = _GROUP_REGISTRATIONS.get(self.group, 0) > group_before
-            if not (added or named or shared or any(self.accepts(value) for value in vars(obj).values())):
-                _report(ep, f"is a module that defines no {self.kind}")
+            # importing the module registered what it defines; whether it defined anything
+            # cannot be told reliably (it may have been imported, and so registered, earlier)
+            return
         elif self.accepts(obj):
             self.register(getattr(obj, "name", ep.name), obj, replace=True)
         else:
