@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rewardlab._reward import Reward
 from rewardlab._types import Sample, Score, Status
+from rewardlab.integrations.openrlhf import _mismatch, split_response
 from rewardlab.runtime._batcher import Batcher, QueueFull, ShuttingDown
 
 STATUS_CODES = {Status.OK: 0, Status.ABSTAIN: 1, Status.ERROR: 2, Status.TIMEOUT: 3}
@@ -274,15 +275,6 @@ def _trainer_value(score: Score, on_failure: float) -> float:
     return float(score.value) if score.status is Status.OK and score.value is not None else on_failure
 
 
-def split_query(query: str, prompt: str | None) -> tuple[str, str | None]:
-    """OpenRLHF sends prompt + response as ``query``: the response, or why it cannot be told apart."""
-    if prompt is None:
-        return query, None
-    if query.startswith(prompt):
-        return query[len(prompt) :], None
-    return query, "the query does not start with its prompt, so the response cannot be told apart"
-
-
 # -- the app ------------------------------------------------------------------------------
 
 
@@ -497,18 +489,18 @@ def build_app(rewards: Mapping[str, Reward], config: ServeConfig | None = None) 
                 ]
             )
         samples: list[Sample] = []
-        mismatched: dict[int, str] = {}
+        mismatched: dict[int, Score] = {}
         for i in range(n):
-            completion, problem = split_query(body.query[i], prompts[i])
-            if problem:
-                mismatched[i] = problem
-            samples.append(
-                Sample(completion=completion, prompt=prompts[i], reference=labels[i], extras={"query": body.query[i]})
-            )
+            query, prompt = body.query[i], prompts[i]
+            completion = query if prompt is None else split_response(query, prompt)
+            if completion is None:
+                mismatched[i] = _mismatch(query, prompt or "")
+                completion = query
+            samples.append(Sample(completion=completion, prompt=prompt, reference=labels[i], extras={"query": query}))
         to_score = [s for i, s in enumerate(samples) if i not in mismatched]
         scored = iter(await server.score(served, to_score))
         scores = [
-            Score.error(mismatched[i]).with_signature(served.signature) if i in mismatched else next(scored)
+            mismatched[i].with_signature(served.signature) if i in mismatched else next(scored)
             for i in range(n)
         ]
         values = [_trainer_value(s, config.on_failure) for s in scores]
