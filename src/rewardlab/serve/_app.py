@@ -499,10 +499,7 @@ def build_app(rewards: Mapping[str, Reward], config: ServeConfig | None = None) 
             samples.append(Sample(completion=completion, prompt=prompt, reference=labels[i], extras={"query": query}))
         to_score = [s for i, s in enumerate(samples) if i not in mismatched]
         scored = iter(await server.score(served, to_score))
-        scores = [
-            mismatched[i].with_signature(served.signature) if i in mismatched else next(scored)
-            for i in range(n)
-        ]
+        scores = [mismatched[i].with_signature(served.signature) if i in mismatched else next(scored) for i in range(n)]
         values = [_trainer_value(s, config.on_failure) for s in scores]
         return {
             "rewards": values,
