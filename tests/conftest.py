@@ -32,16 +32,24 @@ def _strict_skip_failure(report: pytest.TestReport | pytest.CollectReport) -> No
     report.longrepr = f"skipped, which REWARDLAB_STRICT_TESTS=1 does not allow: {reason}"
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    outcome = yield
-    _strict_skip_failure(outcome.get_result())
+class _StrictSkips:
+    """Registered as a global plugin (not as conftest hooks, which only reach items under
+    ``tests/``), so the doctests collected from ``src/rewardlab`` are held to it as well."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+        outcome = yield
+        _strict_skip_failure(outcome.get_result())
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector):  # type: ignore[no-untyped-def]
+        outcome = yield
+        _strict_skip_failure(outcome.get_result())
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector):  # type: ignore[no-untyped-def]
-    outcome = yield
-    _strict_skip_failure(outcome.get_result())
+def pytest_configure(config: pytest.Config) -> None:
+    if STRICT and not config.pluginmanager.has_plugin("rewardlab-strict-skips"):
+        config.pluginmanager.register(_StrictSkips(), "rewardlab-strict-skips")
 
 
 def need(condition: bool, reason: str) -> None:

@@ -119,8 +119,38 @@ def test_strict_mode_turns_every_skip_into_a_failure(tmp_path: Path) -> None:
     assert "3 skipped, 1 xfailed" in relaxed.stdout
     strict = run(True, probe)
     assert strict.returncode == 1
-    assert strict.stdout.count("skipped, which REWARDLAB_STRICT_TESTS=1 does not allow") == 2, strict.stdout
+    # One report body per skipped test (the short summary repeats them, width permitting).
+    bodies = [line for line in strict.stdout.splitlines() if line.startswith("skipped, which REWARDLAB_STRICT_TESTS=1")]
+    assert len(bodies) == 2, strict.stdout
+    assert "test_optional_package" in strict.stdout and "test_tool" in strict.stdout
     assert "1 xfailed" in strict.stdout  # an expected failure is not a skip
+    # A doctest whose every example is skipped is a skip too, wherever the module lives
+    # (doctests from src/ are outside tests/, out of reach of conftest-level hooks).
+    doc_dir = tmp_path / "pkg"
+    doc_dir.mkdir()
+    (doc_dir / "documented.py").write_text('def f():\n    """\n    >>> f()  # doctest: +SKIP\n    """\n')
+    doc_env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "REWARDLAB_STRICT_TESTS": "1"}
+    doctested = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "conftest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--doctest-modules",
+            str(doc_dir),
+        ],
+        env=doc_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert doctested.returncode == 1, doctested.stdout
+    assert "skipped, which REWARDLAB_STRICT_TESTS=1 does not allow" in doctested.stdout, doctested.stdout
     collected = run(True, module)
     assert collected.returncode != 0
     assert "skipped, which REWARDLAB_STRICT_TESTS=1 does not allow" in collected.stdout, collected.stdout
