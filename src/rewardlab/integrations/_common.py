@@ -21,6 +21,7 @@ ON_FAILURE_ENV = "REWARDLAB_ON_FAILURE"
 OnFailure = Literal["raise", "nan"] | float
 """What a trainer that needs a number gets for a non-ok score: raise, NaN, or a number you chose."""
 
+
 class RewardFailure(RuntimeError):
     """A score was not ``ok`` and the failure policy is ``raise``."""
 

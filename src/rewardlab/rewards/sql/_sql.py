@@ -35,9 +35,9 @@ from rewardlab.rewards.sql._sql_engine import (
     DEFAULT_MAX_MEMORY_MB,
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
+    Connections,
     DatabaseUnavailable,
     Engine,
-    Connections,
     Execution,
     QueryLimits,
     database_key,
@@ -517,7 +517,9 @@ def sql_schema_link(
     """
     session = SqlSession()
     try:
-        yield lambda sample: _schema_link(session, sample, dialect, use_database, engine, db_root, db_field, db_id_field)
+        yield lambda sample: _schema_link(
+            session, sample, dialect, use_database, engine, db_root, db_field, db_id_field
+        )
     finally:
         session.close()
 
