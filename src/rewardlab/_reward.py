@@ -503,6 +503,13 @@ class FunctionReward(Reward, Generic[P]):
     def worker_modules(self) -> tuple[str, ...]:
         return (self.fn.__module__,) if self.placement == "process" else ()
 
+    def __copy__(self) -> FunctionReward[P]:
+        # a relabelled copy (a composite's term) is the same reward: one setup, shared; pickling
+        # (which a resident reward refuses) is not needed to make it
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
     def __reduce__(self) -> tuple[Any, ...]:
         if self.placement == "resident":
             raise TypeError(

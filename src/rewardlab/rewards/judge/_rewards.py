@@ -202,7 +202,7 @@ class JudgeReward(FunctionReward[Any]):
         """Validate family parameters at build time (raise `RewardParamError`)."""
 
     # -- identity and rebinding ------------------------------------------------
-    def __call__(self, **params: Any) -> JudgeReward:  # type: ignore[override]
+    def __call__(self, **params: Any) -> JudgeReward:
         api_key = params.pop("api_key", self._api_key)
         client = params.pop("client", None)
         return type(self)({**self.params, **params}, api_key=api_key, client=client)
@@ -210,12 +210,6 @@ class JudgeReward(FunctionReward[Any]):
     def with_timeout(self, timeout: float | None) -> JudgeReward:
         """The same judge with another per-call deadline (``rewardlab score --timeout``)."""
         return self(deadline=timeout) if timeout is not None else self
-
-    def __copy__(self) -> JudgeReward:
-        # a relabelled copy (a composite's term) is the same judge: one setup, one client
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        return clone
 
     def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError(
