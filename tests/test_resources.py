@@ -317,3 +317,15 @@ def test_an_adapter_closes_the_reward_it_loaded_and_not_one_it_was_given(tmp_pat
     assert given.has_resources  # a reward passed in is its caller's to close
     given.close()
     assert _count(setup_log, "sql_schema_link") == {"setup": 2, "close": 2}
+    # the by-path entry point keeps one reward per spec for the process, until it is released
+    from rewardlab.integrations import close_loaded_rewards
+    from rewardlab.integrations.verl import compute_score
+
+    for _ in range(3):
+        assert (
+            compute_score(None, args["completions"][0], args["reference"][0], {"db": str(db)}, reward="sql_schema_link")
+            == 1.0
+        )
+    assert _count(setup_log, "sql_schema_link") == {"setup": 3, "close": 2}
+    close_loaded_rewards()
+    assert _count(setup_log, "sql_schema_link") == {"setup": 3, "close": 3}

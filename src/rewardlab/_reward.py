@@ -820,7 +820,7 @@ def _rebuild_function_reward(
         rebuilt = base(**params)
         rebuilt.timeout = timeout
         return rebuilt
-    key = Signature(name, params).format() + f"|timeout:{timeout!r}"
+    key = worker_key(name, params, timeout)
     with _WORKER_LOCK:
         found = _WORKER_REWARDS.get(key)
         if found is None:
@@ -831,10 +831,23 @@ def _rebuild_function_reward(
         return found
 
 
-def worker_instance(name: str, module: str, params: dict[str, Any]) -> FunctionReward[Any]:
+def worker_key(name: str, params: Mapping[str, Any], timeout: float | None = None) -> str:
+    """What identifies a reward's instance in a worker process (see `worker_instance`)."""
+    return Signature(name, params).format() + f"|timeout:{timeout!r}"
+
+
+def worker_instance(name: str, module: str, params: dict[str, Any], key: str | None = None) -> FunctionReward[Any]:
     """The reward ``name(**params)`` as this process keeps it: in a worker, one instance per
     parameters, set up once and closed when the pool stops the worker (a ``uses_pool`` reward's
-    worker-side calls score through it, so what it set up serves every call there)."""
+    worker-side calls score through it, so what it set up serves every call there).
+
+    ``key`` is `worker_key` of the same reward, computed once by the caller: the per-call
+    lookup is then one dictionary read.
+    """
+    if key is not None:
+        found = _WORKER_REWARDS.get(key)
+        if found is not None:
+            return found
     return _rebuild_function_reward(name, module, params, None)
 
 
@@ -1013,9 +1026,24 @@ __all__ = [
     "format_param",
     "load_single",
     "log_setup_event",
+    "own_instance",
     "reward",
     "worker_instance",
+    "worker_key",
 ]
+
+
+def own_instance(base: Reward, params: Mapping[str, Any] | None = None) -> Reward:
+    """``base`` with ``params`` as a new owner gets it from the registry.
+
+    A reward that sets something up (a factory: a model, a client, connections)
+    is always a fresh object, so what one owner sets up and closes is never the
+    registry's shared instance, used by others; other rewards are returned as
+    they are when no parameter changes.
+    """
+    if params or getattr(base, "factory", False):
+        return base(**(params or {}))
+    return base
 
 
 def load_single(name_or_signature: str, params: Mapping[str, Any] | None = None) -> Reward:
@@ -1025,8 +1053,7 @@ def load_single(name_or_signature: str, params: Mapping[str, Any] | None = None)
     """
     text = name_or_signature.strip()
     if "|" not in text:
-        base = lookup(text)
-        return base(**params) if params else base
+        return own_instance(lookup(text), params)
     signature = Signature.parse(text)
     base = lookup(signature.name)
     raw: dict[str, Any] = dict(signature.params)
@@ -1036,4 +1063,4 @@ def load_single(name_or_signature: str, params: Mapping[str, Any] | None = None)
         if value is not None and key in declared:
             raw[key] = value
     raw.update(params or {})
-    return base(**raw) if raw else base
+    return own_instance(base, raw)

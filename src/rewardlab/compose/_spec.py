@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 from rewardlab._registry import SPEC_SUFFIXES, RewardNotFound, lookup
-from rewardlab._reward import FunctionReward, Reward, RewardParamError
+from rewardlab._reward import FunctionReward, Reward, RewardParamError, own_instance
 from rewardlab._signature import Signature
 from rewardlab.compose._base import SIGNATURE_NAME, as_reward, set_spec_loader
 from rewardlab.compose._combinators import Combination, Gate, Route, Term
@@ -400,7 +400,7 @@ class _Builder:
                 ok = False
         if not ok:
             return None
-        built = base(**params) if params else base
+        built = own_instance(base, params)
         if isinstance(built, FunctionReward):
             missing = [p.name for p in built.declared.values() if p.required and p.name not in built.params]
             if missing:

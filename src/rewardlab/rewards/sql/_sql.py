@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rewardlab._reward import reward, worker_instance
+from rewardlab._reward import reward, worker_instance, worker_key
 from rewardlab._types import Sample, Score, Status
 from rewardlab.rewards.sql._sql_compare import DEFAULT_FLOAT_TOL, ColumnOrder, compare_results, partial_match
 from rewardlab.rewards.sql._sql_engine import (
@@ -328,13 +328,13 @@ def _score_one(session: SqlSession, kind: str, sample: Sample, params: dict[str,
         return Score.error(f"{type(exc).__name__}: {exc}"[:500])
 
 
-def _score_in_worker(name: str, reward_params: dict[str, Any], sample: Sample) -> Score:
+def _score_in_worker(name: str, key: str, reward_params: dict[str, Any], sample: Sample) -> Score:
     """In a worker: score one sample with the worker's own instance of the reward (set up once there)."""
-    return worker_instance(name, __name__, reward_params).run_inline([sample])[0]
+    return worker_instance(name, __name__, reward_params, key).run_inline([sample])[0]
 
 
 def _check(params: dict[str, Any]) -> None:
-    QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])  # bad limits fail loudly
+    QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])
     if not params["float_tol"] >= 0:
         raise ValueError(f"float_tol must be >= 0, got {params['float_tol']!r}")
     if params.get("column_order", "position") not in ("position", "ignore"):
@@ -344,13 +344,13 @@ def _check(params: dict[str, Any]) -> None:
 
 
 def _dispatch(
-    name: str, kind: str, samples: list[Sample], pool: Any, params: dict[str, Any], session: SqlSession
+    name: str, key: str, kind: str, samples: list[Sample], pool: Any, params: dict[str, Any], session: SqlSession
 ) -> list[Score]:
-    _check(params)
     if pool is None:
         return [_score_one(session, kind, s, params) for s in samples]
     deadline = 2 * params["timeout"] + WORKER_SLACK_S
-    results = pool.map(_score_in_worker, [(name, params, s) for s in samples], timeout=deadline, warm=(__name__,))
+    calls = [(name, key, params, s) for s in samples]
+    results = pool.map(_score_in_worker, calls, timeout=deadline, warm=(__name__,))
     out = []
     for result in results:
         if result.status is Status.OK:
@@ -364,10 +364,11 @@ def _dispatch(
 
 def _session_scorer(name: str, kind: str, params: dict[str, Any]) -> Iterator[Callable[..., list[Score]]]:
     """The body of the SQL rewards' factories: one `SqlSession`, closed with the reward."""
-    _check(params)
+    _check(params)  # bad limits fail loudly, at setup
+    key = worker_key(name, params)
     session = SqlSession()
     try:
-        yield lambda samples, pool=None: _dispatch(name, kind, samples, pool, params, session)
+        yield lambda samples, pool=None: _dispatch(name, key, kind, samples, pool, params, session)
     finally:
         session.close()
 
