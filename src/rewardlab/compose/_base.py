@@ -157,6 +157,11 @@ class CompositeReward(Reward):
         return any(child.stateful for child in self.children)
 
     @property
+    def task_fields(self) -> tuple[str, ...]:
+        """Every task field a child reads."""
+        return tuple(dict.fromkeys(f for child in self.children for f in child.task_fields))
+
+    @property
     def has_resources(self) -> bool:
         return any(child.has_resources for child in self.children)
 

@@ -313,6 +313,11 @@ class Route(CompositeReward):
         highs = [c.range[1] for c in children]
         super().__init__("route", children, labels, range=(min(lows), max(highs)), label=label)
 
+    @property
+    def task_fields(self) -> tuple[str, ...]:
+        """The routing field, then every task field a route reads."""
+        return tuple(dict.fromkeys((self.field, *super().task_fields)))
+
     def _node(self) -> dict[str, Any]:
         routes = {name: spec_of(child) for name, child in zip(self.route_names, self.children, strict=False)}
         node: dict[str, Any] = {"route": self.field, "routes": routes}
