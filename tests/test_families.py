@@ -16,6 +16,7 @@ else:  # Python 3.10
     import tomli as tomllib
 
 import rewardlab
+from rewardlab._registry import lookup
 from rewardlab.audit import TaskField, audit, list_probes, register_task_fields, render_gold, task_fields
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,3 +178,40 @@ def test_the_check_sees_a_family_mention(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", sorted(AUDIT_DIR.rglob("*.py")), ids=lambda p: p.name)
 def test_no_audit_module_names_a_family(path: Path) -> None:
     assert _family_mentions(path) == []
+
+
+# -- required task fields: the declaration is what the reward does ------------------------
+
+REQUIRING = ["sql", "sql_partial_match", "code", "ifeval"]
+
+
+def test_rewards_that_require_fields_are_the_declared_ones() -> None:
+    bare = {"completion": "x", "reference": "x"}
+    requiring = sorted(n for n in FAMILY_REWARDS if lookup(n).unmet_task_fields(bare))
+    assert requiring == sorted(REQUIRING)
+
+
+@pytest.mark.parametrize("name", REQUIRING)
+def test_a_row_without_any_required_field_abstains_and_one_with_it_is_not_unmet(name: str) -> None:
+    reward = rewardlab.load(name)
+    row = {"completion": "SELECT 1", "reference": "SELECT 1"}
+    unmet = reward.unmet_task_fields(row)[name]
+    assert reward.score([row])[0].status.value == "abstain"
+    assert reward.unmet_task_fields({**row, unmet[0][0]: "anything"}) == {}
+
+
+def test_score_says_when_the_first_row_lacks_what_the_reward_reads(tmp_path: Path) -> None:
+    import subprocess
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"completion": "SELECT 1", "reference": "SELECT 1", "database": "x.sqlite"}\n')
+
+    def score(out: str, *args: str) -> str:
+        cmd = [sys.executable, "-m", "rewardlab.cli", "score", str(src), "-o", str(tmp_path / out), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stderr
+
+    noted = score("a.jsonl", "-r", "sql")
+    assert f"{src}:1: reward 'sql' reads 'db' (parameter db_field) or 'db_id'" in noted
+    assert "abstain 1" in noted
+    assert "note:" not in score("b.jsonl", "-r", "sql", "-p", "db_field=database")
+    assert "note:" not in score("c.jsonl", "-r", "exact_match")

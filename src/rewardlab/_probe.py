@@ -199,11 +199,15 @@ class TaskField:
             (``length(length_field=...)``).
         description: What the field holds, one line.
         param: The reward parameter that renames the field (``db_field``), if any.
+        required: A row needs this field, or another required field of the same
+            reward, to be scored at all (without any, the reward abstains): the
+            code reward needs one of ``test``, ``tests``, ``calls`` or ``io``.
     """
 
     name: str | None
     description: str
     param: str | None = None
+    required: bool = False
 
     def resolve(self, params: Mapping[str, Any]) -> str | None:
         """The field's name for a reward built with ``params`` (``None``: the reward reads no such field)."""
@@ -213,7 +217,9 @@ class TaskField:
         return self.name
 
 
-FIELDS: Registry[tuple[TaskField, ...]] = Registry("task-field list", PROBE_ENTRY_POINT_GROUP, accepts=lambda obj: False)
+FIELDS: Registry[tuple[TaskField, ...]] = Registry(
+    "task-field list", PROBE_ENTRY_POINT_GROUP, accepts=lambda obj: False
+)
 """Reward name -> the task fields it reads (filled by the families' modules of the probe group)."""
 
 
@@ -239,6 +245,18 @@ def task_fields(reward_name: str, params: Mapping[str, Any] | None = None) -> tu
     """The names of the task fields ``reward_name`` reads when built with ``params`` (renames applied)."""
     names = (field.resolve(params or {}) for field in declared_task_fields(reward_name))
     return tuple(dict.fromkeys(n for n in names if n is not None))
+
+
+def unmet_task_fields(
+    reward_name: str, params: Mapping[str, Any] | None, row: Mapping[str, Any]
+) -> tuple[tuple[str, str | None], ...]:
+    """The required task fields of ``reward_name`` as ``(field, renaming parameter)`` when ``row`` has none
+    of them (so the reward can only abstain on it); ``()`` when it has one or the reward requires none."""
+    required = [(f.resolve(params or {}), f.param) for f in declared_task_fields(reward_name) if f.required]
+    named = [(name, param) for name, param in required if name is not None]
+    if not named or any(row.get(name) is not None for name, _ in named):
+        return ()
+    return tuple(named)
 
 
 def all_task_fields() -> tuple[str, ...]:

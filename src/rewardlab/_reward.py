@@ -34,7 +34,7 @@ from typing import Any, Generic, Literal, ParamSpec, TypeVar, Union, overload
 
 from rewardlab import _loop
 from rewardlab._executor import CallResult, Executor
-from rewardlab._probe import task_fields
+from rewardlab._probe import task_fields, unmet_task_fields
 from rewardlab._registry import lookup, register
 from rewardlab._signature import Signature, format_value
 from rewardlab._types import Sample, Score, Status, as_sample
@@ -215,6 +215,12 @@ class Reward:
         renames its parameters make (``sql(db_field="database")`` reads ``database``).
         """
         return task_fields(self.name, self.params)
+
+    def unmet_task_fields(self, row: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str | None], ...]]:
+        """Rewards (this one, or a composite's children) that can only abstain on ``row`` because it has
+        none of their required task fields: reward name -> ``(field, renaming parameter)`` pairs."""
+        unmet = unmet_task_fields(self.name, self.params, row)
+        return {self.name: unmet} if unmet else {}
 
     # -- identity --------------------------------------------------------------
     def get_signature(self) -> Signature:

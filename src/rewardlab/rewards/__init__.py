@@ -8,12 +8,12 @@ readers of the tool-call, GUI and QA rewards. Optional families (text metrics,
 tool schemas, IFEval, embeddings) import their libraries only when they score.
 """
 
-from rewardlab.rewards.gui._gui import parse_coordinates
-from rewardlab.rewards.qa._qa import squad_normalize, token_f1
-from rewardlab.rewards.tool_call._tool_parse import ToolCall, parse_tool_calls
 from rewardlab.rewards.format._format import format_reward, overlong
+from rewardlab.rewards.gui._gui import parse_coordinates
 from rewardlab.rewards.math._answer import FinalAnswer, extract_final_answer, hedge_reason
+from rewardlab.rewards.qa._qa import squad_normalize, token_f1
 from rewardlab.rewards.text._text import contains, exact_match, length, normalize_text, repetition
+from rewardlab.rewards.tool_call._tool_parse import ToolCall, parse_tool_calls
 
 __all__ = [
     "FinalAnswer",

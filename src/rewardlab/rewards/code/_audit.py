@@ -83,10 +83,10 @@ register_gold_renderer(CODE_REWARDS, _code_gold)
 register_task_fields(
     CODE_REWARDS,
     [
-        TaskField("test", "a HumanEval-style check program (with entry_point)"),
-        TaskField("tests", "assert statements (MBPP style)"),
-        TaskField("calls", "calls with arguments and expected return values"),
-        TaskField("io", "stdin and expected stdout pairs"),
+        TaskField("test", "a HumanEval-style check program (with entry_point)", required=True),
+        TaskField("tests", "assert statements (MBPP style)", required=True),
+        TaskField("calls", "calls with arguments and expected return values", required=True),
+        TaskField("io", "stdin and expected stdout pairs", required=True),
         TaskField("entry_point", "the name of the function under test"),
         TaskField("test_imports", "import lines run before the tests"),
         TaskField("test_setup_code", "code run before the tests"),

@@ -42,7 +42,9 @@ def _keyword_stuffing(row: ProbeInput) -> Iterable[tuple[str, str]]:
 register_task_fields(
     IFEVAL_REWARDS,
     [
-        TaskField("instruction_id_list", "the IFEval instruction ids to check", param="instructions_field"),
+        TaskField(
+            "instruction_id_list", "the IFEval instruction ids to check", param="instructions_field", required=True
+        ),
         TaskField("kwargs", "one argument mapping per instruction", param="kwargs_field"),
     ],
 )

@@ -48,6 +48,4 @@ register_task_fields(
     ("judge_pairwise",), [TaskField("other", "the other response (with against='field')", param="other_field")]
 )
 register_task_fields(("rubric",), [TaskField("rubric", "the row's own rubric criteria", param="rubric_field")])
-register_task_fields(
-    ("principles",), [TaskField("principles", "the row's own principles", param="principles_field")]
-)
+register_task_fields(("principles",), [TaskField("principles", "the row's own principles", param="principles_field")])

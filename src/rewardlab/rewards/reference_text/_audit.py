@@ -27,7 +27,9 @@ def reference_shuffle(row: ProbeInput) -> Iterable[tuple[str, str]]:
 
 
 @probe(
-    "reference_fragment", "part of the reference: its first half, or the reference twice", rewards=REFERENCE_TEXT_REWARDS
+    "reference_fragment",
+    "part of the reference: its first half, or the reference twice",
+    rewards=REFERENCE_TEXT_REWARDS,
 )
 def reference_fragment(row: ProbeInput) -> Iterable[tuple[str, str]]:
     words = row.reference.split()
