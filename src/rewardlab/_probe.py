@@ -23,7 +23,7 @@ from typing import Any
 from rewardlab._registry import Registry
 
 PROBE_ENTRY_POINT_GROUP = "rewardlab.probes"
-"""Entry-point group of modules that register probes and gold-answer writers when imported."""
+"""Entry-point group of modules that register probes, gold-answer writers, reference readers and task fields."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,10 @@
 """Built-in reward families. Each registers itself by name; load them with `rewardlab.load`.
 
+Each family is a subpackage (``math``, ``code``, ``sql``, ``text``, ``format``, ``judge``,
+``tool_call``, ``reference_text``, ``embedding``, ``ifeval``, ``qa``, ``gui``) whose
+``_audit`` module registers what the rest of the package needs to know about it:
+attack probes, gold-answer writers and the task fields its rewards read.
+
 Heavy families (math, code, SQL) are imported on first use through the registry; what is
 exported here is cheap to import. `extract_final_answer` and `hedge_reason` are the
 final-answer policy the math reward, the audit's probes and judges share;
