@@ -47,6 +47,19 @@ def test_every_builtin_reward_lives_in_a_family_subpackage() -> None:
     for family in FAMILIES:
         assert ENTRY_POINTS["rewardlab.probes"].get(family) == f"rewardlab.rewards.{family}._audit", family
         assert (REWARDS_DIR / family / "_audit.py").is_file()
+    for name, family in FAMILY_REWARDS.items():
+        assert ENTRY_POINTS["rewardlab.task_fields"].get(name) == f"rewardlab.rewards.{family}._audit", name
+
+
+def test_one_rewards_task_fields_import_its_family_only() -> None:
+    import subprocess
+
+    code = (
+        "import sys, rewardlab; print(rewardlab.load('sql', db_field='d').task_fields);"
+        "print(sorted(m for m in sys.modules if m.endswith('._audit')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["('d', 'db_id')", "['rewardlab.rewards.sql._audit']"]
 
 
 @pytest.mark.parametrize("reward_name", sorted(FAMILY_REWARDS))

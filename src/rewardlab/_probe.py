@@ -20,10 +20,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardlab._registry import Registry
+from rewardlab._registry import NotRegistered, Registry
 
 PROBE_ENTRY_POINT_GROUP = "rewardlab.probes"
 """Entry-point group of modules that register probes, gold-answer writers, reference readers and task fields."""
+
+TASK_FIELD_ENTRY_POINT_GROUP = "rewardlab.task_fields"
+"""Entry-point group naming, per reward, the module that registers its task fields: asking for one
+reward's fields imports that family's module only, not every family's."""
 
 
 @dataclass(frozen=True)
@@ -218,9 +222,9 @@ class TaskField:
 
 
 FIELDS: Registry[tuple[TaskField, ...]] = Registry(
-    "task-field list", PROBE_ENTRY_POINT_GROUP, accepts=lambda obj: False
+    "task-field list", TASK_FIELD_ENTRY_POINT_GROUP, accepts=lambda obj: False
 )
-"""Reward name -> the task fields it reads (filled by the families' modules of the probe group)."""
+"""Reward name -> the task fields it reads (filled by the families' modules, found by reward name)."""
 
 
 def register_task_fields(reward_names: Sequence[str], fields: Sequence[TaskField]) -> None:
@@ -236,9 +240,20 @@ def register_task_fields(reward_names: Sequence[str], fields: Sequence[TaskField
 
 
 def declared_task_fields(reward_name: str) -> tuple[TaskField, ...]:
-    """The task fields registered for ``reward_name`` (none for a reward no family declared)."""
-    _load_plugins()
-    return FIELDS.find(reward_name) or ()
+    """The task fields registered for ``reward_name`` (none for a reward no family declared).
+
+    The module the task-field entry point of that name points to is imported;
+    only when there is none are all the probe group's modules (which may
+    register task fields too) imported.
+    """
+    found = FIELDS.find(reward_name)
+    if found is None:
+        try:
+            found = FIELDS.get(reward_name)
+        except NotRegistered:
+            _load_plugins()
+            found = FIELDS.find(reward_name)
+    return found or ()
 
 
 def task_fields(reward_name: str, params: Mapping[str, Any] | None = None) -> tuple[str, ...]:
@@ -262,4 +277,4 @@ def unmet_task_fields(
 def all_task_fields() -> tuple[str, ...]:
     """Every task field any registered reward reads under its default name, in registration order."""
     _load_plugins()
-    return tuple(dict.fromkeys(f.name for fields in FIELDS.items() for f in fields if f.name is not None))
+    return tuple(dict.fromkeys(f.name for fields in FIELDS.all() for f in fields if f.name is not None))
