@@ -31,3 +31,9 @@ def serve_faulty(sample: Sample) -> float:
         while True:
             time.sleep(1)
     return 1.0
+
+
+@reward(name="serve_pid", placement="resident")
+def serve_pid(sample: Sample) -> float:
+    """The id of the process that scored the sample (which server replica)."""
+    return float(os.getpid())
