@@ -37,3 +37,11 @@ def serve_faulty(sample: Sample) -> float:
 def serve_pid(sample: Sample) -> float:
     """The id of the process that scored the sample (which server replica)."""
     return float(os.getpid())
+
+
+@reward(name="serve_exit", placement="resident")
+def serve_exit(sample: Sample) -> float:
+    """``die`` ends the process scoring it (a server replica dying mid-request); anything else scores 1."""
+    if sample.completion_text == "die":
+        os._exit(9)
+    return 1.0

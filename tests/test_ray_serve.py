@@ -238,6 +238,7 @@ def guarded(serve_url: str) -> Iterator[str]:
         "f": rewardlab.load("serve_faulty"),
         "slow": rewardlab.load("serve_batches", delay=8.0),
         "b": rewardlab.load("serve_batches", delay=0.3),
+        "exit": rewardlab.load("serve_exit"),
     }
     config = ServeConfig(
         timeout=4.0,
@@ -287,7 +288,7 @@ def test_bad_requests_name_the_problem(guarded):
     broken = httpx.post(f"{url}/v1/score", content=b'{"samples": [', headers=AUTH)
     assert broken.status_code == 422 and "body" in broken.json()["detail"]
     unknown = httpx.post(f"{url}/v1/score/nope", json={"samples": []}, headers=AUTH)
-    assert unknown.status_code == 404 and unknown.json()["served"] == ["f", "slow", "b"]
+    assert unknown.status_code == 404 and unknown.json()["served"] == ["f", "slow", "b", "exit"]
     assert httpx.post(f"{url}/v1/score", content=b"x" * 10_000, headers=AUTH).status_code == 413
 
     def chunks() -> Iterator[bytes]:
@@ -315,3 +316,91 @@ def test_full_queue_answers_503_and_the_client_retries(guarded):
     scores = remote.score([{"completion": "y" * n} for n in range(6)])
     remote.close()
     assert [s.value for s in scores] == [float(n) for n in range(6)]
+
+
+def test_a_client_that_disconnects_mid_request_does_not_hurt_the_server(guarded):
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{guarded}/v1/score/b", json={"samples": [{"completion": "gone"}]}, headers=AUTH, timeout=0.1)
+    reply = httpx.post(f"{guarded}/v1/score/b", json={"samples": [{"completion": "here"}]}, headers=AUTH, timeout=30)
+    assert reply.json()["scores"][0]["value"] == 4.0
+
+
+def test_a_replica_that_dies_fails_its_request_and_serve_replaces_it(guarded):
+    died = httpx.post(f"{guarded}/v1/score/exit", json={"samples": [{"completion": "die"}]}, headers=AUTH, timeout=60)
+    assert died.status_code == 500  # answered by Serve's proxy, never left hanging
+    deadline = time.monotonic() + 90
+    while True:  # Serve starts a new replica, which sets the rewards up again
+        try:
+            reply = httpx.post(
+                f"{guarded}/v1/score/exit", json={"samples": [{"completion": "x"}]}, headers=AUTH, timeout=30
+            )
+            if reply.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "no replica came back"
+        time.sleep(1.0)
+    assert reply.json()["scores"][0]["value"] == 1.0
+
+
+# -- no Ray needed: the deployment's options, the merged metrics, the command line's refusals -----------------------
+
+
+def test_scaling_options_fixed_and_autoscaled():
+    config = ServeConfig(max_queue=100, max_batch=64, concurrency=2, drain_s=7.0)
+    fixed = Scaling(replicas=3, replica_cpus=0.25).options(config)
+    assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed
+    assert fixed["ray_actor_options"] == {"num_cpus": 0.25, "num_gpus": 0.0}
+    assert fixed["max_ongoing_requests"] == 128  # enough requests in flight to fill two batches of 64
+    assert fixed["max_queued_requests"] == 100 and fixed["backpressure_config"]["retry_after_s"] == 1
+    assert fixed["graceful_shutdown_timeout_s"] == 7.0
+    auto = Scaling(min_replicas=0, max_replicas=4, target_ongoing_requests=32).options(config)
+    assert "num_replicas" not in auto
+    assert auto["autoscaling_config"] == {
+        "min_replicas": 0,
+        "max_replicas": 4,
+        "initial_replicas": 1,
+        "target_ongoing_requests": 32,
+    }
+    with pytest.raises(ValueError, match="min_replicas"):
+        Scaling(min_replicas=5, max_replicas=2).options(config)
+    with pytest.raises(ValueError, match="replicas"):
+        Scaling(replicas=0).options(config)
+
+
+def test_metrics_of_replicas_are_summed():
+    from rewardlab.ray._serve import merge_metrics
+    from rewardlab.serve._app import Metrics
+
+    a, b = Metrics(), Metrics()
+    a.scores.labels("m", "ok").inc(3)
+    b.scores.labels("m", "ok").inc(2)
+    b.scores.labels("m", "error").inc()
+    a.batch_size.labels("m").observe(4)
+    b.batch_size.labels("m").observe(40)
+    a.queue_depth.labels("m").set(2)
+    b.queue_depth.labels("m").set(5)
+    text = merge_metrics([a.render(), b.render()]).decode()
+    assert _metric(text, "rewardlab_scores_total", reward="m", status="ok") == 5
+    assert _metric(text, "rewardlab_scores_total", reward="m", status="error") == 1
+    assert _metric(text, "rewardlab_batch_size_count", reward="m") == 2
+    assert _metric(text, "rewardlab_batch_size_sum", reward="m") == 44
+    assert _metric(text, "rewardlab_batch_size_bucket", reward="m", le="8.0") == 1
+    assert _metric(text, "rewardlab_queue_depth", reward="m") == 7
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--replicas", "2"], "need --ray"),
+        (["--ray", "--replicas", "2", "--max-replicas", "4"], "not both"),
+        (["--ray", "--min-replicas", "1"], "needs --max-replicas"),
+    ],
+)
+def test_cli_refuses_contradictory_ray_options(args, message):
+    from typer.testing import CliRunner
+
+    from rewardlab.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "exact_match", *args])
+    assert result.exit_code == 2 and message in result.output
