@@ -285,8 +285,11 @@ class _RewardIngress:
 
     async def _merged(self, own: bytes) -> bytes:
         assert self._collector is not None
-        await self._collector.push.remote(self._replica, own)
-        return bytes(await self._collector.render.remote())
+        try:
+            await self._collector.push.remote(self._replica, own)
+            return bytes(await self._collector.render.remote())
+        except Exception:  # the collector is restarting: this replica's own numbers beat none
+            return own
 
     async def _push_every(self, seconds: float) -> None:
         assert self._collector is not None
