@@ -387,6 +387,9 @@ def test_metrics_of_replicas_are_summed():
     assert _metric(text, "rewardlab_batch_size_sum", reward="m") == 44
     assert _metric(text, "rewardlab_batch_size_bucket", reward="m", le="8.0") == 1
     assert _metric(text, "rewardlab_queue_depth", reward="m") == 7
+    gone = merge_metrics([a.render()], counted_only=[b.render()]).decode()  # b stopped pushing
+    assert _metric(gone, "rewardlab_scores_total", reward="m", status="ok") == 5
+    assert _metric(gone, "rewardlab_queue_depth", reward="m") == 2
 
 
 @pytest.mark.parametrize(

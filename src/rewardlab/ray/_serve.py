@@ -210,29 +210,41 @@ class _MetricsCollector:
     """The application's metrics: the latest snapshot of every replica, merged on demand."""
 
     def __init__(self) -> None:
-        self._latest: dict[str, bytes] = {}
+        self._latest: dict[str, tuple[float, bytes]] = {}
 
     def push(self, replica: str, text: bytes) -> None:
-        self._latest[replica] = text
+        self._latest[replica] = (time.monotonic(), text)
 
     def render(self) -> bytes:
-        return merge_metrics(list(self._latest.values()))
+        now = time.monotonic()
+        fresh = [text for at, text in self._latest.values() if now - at <= STALE_AFTER_S]
+        stale = [text for at, text in self._latest.values() if now - at > STALE_AFTER_S]
+        return merge_metrics(fresh, counted_only=stale)
 
 
-def merge_metrics(texts: list[bytes]) -> bytes:
+STALE_AFTER_S = 5 * METRICS_PUSH_S
+"""A replica silent this long is gone (crashed, or scaled down without a last push): its
+counts stay in the totals, its gauges (queue depth) no longer do."""
+
+
+def merge_metrics(texts: list[bytes], *, counted_only: list[bytes] | None = None) -> bytes:
     """Prometheus texts of several replicas as one: counters, histograms and gauges summed.
 
     ``*_created`` samples (when a series started) take the earliest; every other sample of
     the same name and labels is added up (a queue depth summed over replicas is what the
-    application holds).
+    application holds). Of ``counted_only`` (replicas that are gone), only counters and
+    histograms are added.
     """
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
     families: dict[str, Any] = {}
     values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
-    for text in texts:
+    tagged = [(text, False) for text in texts] + [(text, True) for text in counted_only or []]
+    for text, gone in tagged:
         for family in text_string_to_metric_families(text.decode()):
+            if gone and family.type == "gauge":
+                continue
             families.setdefault(family.name, family)
             merged = values.setdefault(family.name, {})
             for sample in family.samples:
