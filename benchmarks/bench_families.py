@@ -181,7 +181,7 @@ def peer_rouge(rows: list[Sample]) -> list[float]:
 
 @functools.cache
 def peer_embedding_model() -> Any:
-    from rewardlab.rewards._embedding import load_embedding_model
+    from rewardlab.rewards.embedding._embedding import load_embedding_model
 
     return load_embedding_model()
 
