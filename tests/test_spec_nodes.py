@@ -156,7 +156,7 @@ def test_spec_mapping_problems_carry_the_key_path() -> None:
     assert [str(p) for p in problems] == ["<mapping>: terms[1].weight: expected a finite number, got nan"]
 
 
-def test_valid_nodes_build_the_same_rewards_as_before() -> None:
+def test_every_node_kind_builds_and_round_trips() -> None:
     spec = {
         "name": "all_kinds",
         "combine": "sum",
