@@ -25,9 +25,13 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn, Optional
 
+from annotated_types import Ge, Gt
+
+from rewardlab._params import ParamGroup, with_params
 from rewardlab._reward import reward, worker_instance, worker_key
 from rewardlab._types import Sample, Score, Status
 from rewardlab.rewards.sql._sql_compare import DEFAULT_FLOAT_TOL, ColumnOrder, compare_results, partial_match
@@ -334,13 +338,10 @@ def _score_in_worker(name: str, key: str, reward_params: dict[str, Any], sample:
 
 
 def _check(params: dict[str, Any]) -> None:
+    # types and bounds are checked at load time (SQLExecution); a non-finite timeout is refused here, once
     QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])
-    if not params["float_tol"] >= 0:
-        raise ValueError(f"float_tol must be >= 0, got {params['float_tol']!r}")
     if params.get("column_order", "position") not in ("position", "ignore"):
         raise ValueError(f"column_order must be 'position' or 'ignore', got {params['column_order']!r}")
-    if params["engine"] not in _DIALECTS:
-        raise ValueError(f"engine must be 'sqlite' or 'duckdb', got {params['engine']!r}")
 
 
 def _dispatch(
@@ -373,17 +374,25 @@ def _session_scorer(name: str, kind: str, params: dict[str, Any]) -> Iterator[Ca
         session.close()
 
 
+@dataclass(frozen=True)
+class SQLExecution(ParamGroup):
+    """How ``sql`` and ``sql_partial_match`` find the database and run both queries (see `sql`)."""
+
+    engine: Engine = "sqlite"
+    db_root: Optional[str] = None  # noqa: UP045 - read at run time on Python 3.10
+    db_field: str = "db"
+    db_id_field: str = "db_id"
+    timeout: Annotated[float, Gt(0)] = DEFAULT_TIMEOUT_S
+    max_rows: Annotated[int, Ge(0)] = DEFAULT_MAX_ROWS
+    max_memory_mb: Annotated[int, Ge(1)] = DEFAULT_MAX_MEMORY_MB
+    float_tol: Annotated[float, Ge(0)] = DEFAULT_FLOAT_TOL
+
+
 @reward(name="sql", range=(0.0, 1.0), batched=True, uses_pool=True, factory=True)
+@with_params(execution=SQLExecution)
 def sql(
     *,
-    engine: Engine = "sqlite",
-    db_root: str | None = None,
-    db_field: str = "db",
-    db_id_field: str = "db_id",
-    timeout: float = DEFAULT_TIMEOUT_S,
-    max_rows: int = DEFAULT_MAX_ROWS,
-    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
-    float_tol: float = DEFAULT_FLOAT_TOL,
+    execution: SQLExecution,
     column_order: ColumnOrder = "position",
 ) -> Iterator[Callable[..., list[Score]]]:
     """Execution accuracy: 1 when the predicted query returns the reference query's result.
@@ -422,32 +431,12 @@ def sql(
         is missing or the reference itself does not run; ``error`` when the
         database file is missing or unreadable.
     """
-    params = dict(
-        engine=engine,
-        db_root=db_root,
-        db_field=db_field,
-        db_id_field=db_id_field,
-        timeout=timeout,
-        max_rows=max_rows,
-        max_memory_mb=max_memory_mb,
-        float_tol=float_tol,
-        column_order=column_order,
-    )
-    yield from _session_scorer("sql", "match", params)
+    yield from _session_scorer("sql", "match", {**execution.kwargs(), "column_order": column_order})
 
 
 @reward(name="sql_partial_match", range=(0.0, 1.0), batched=True, uses_pool=True, factory=True)
-def sql_partial_match(
-    *,
-    engine: Engine = "sqlite",
-    db_root: str | None = None,
-    db_field: str = "db",
-    db_id_field: str = "db_id",
-    timeout: float = DEFAULT_TIMEOUT_S,
-    max_rows: int = DEFAULT_MAX_ROWS,
-    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
-    float_tol: float = DEFAULT_FLOAT_TOL,
-) -> Iterator[Callable[..., list[Score]]]:
+@with_params(execution=SQLExecution)
+def sql_partial_match(*, execution: SQLExecution) -> Iterator[Callable[..., list[Score]]]:
     """Partial credit for result overlap: ``(row_f1 + column_f1) / 2`` (PaVeRL-SQL style).
 
     Runs both queries like ``sql`` (same database rules, limits, worker
@@ -457,17 +446,7 @@ def sql_partial_match(
     exactly when the results are equal as multisets; components ``row_f1`` and
     ``column_f1``.
     """
-    params = dict(
-        engine=engine,
-        db_root=db_root,
-        db_field=db_field,
-        db_id_field=db_id_field,
-        timeout=timeout,
-        max_rows=max_rows,
-        max_memory_mb=max_memory_mb,
-        float_tol=float_tol,
-    )
-    yield from _session_scorer("sql_partial_match", "overlap", params)
+    yield from _session_scorer("sql_partial_match", "overlap", execution.kwargs())
 
 
 @reward(name="sql_syntax", range=(0.0, 1.0))
