@@ -75,6 +75,72 @@ def test_check_with_loops_falls_back_to_trusted_mode() -> None:
     assert plain.trusted == 0 and len(plain.cases) == 1
 
 
+def test_tests_parse_on_many_threads_despite_the_interpreters_shared_ast_counter() -> None:
+    """CPython 3.11 keeps `ast.parse`'s recursion check in one counter per interpreter. A finalizer
+    that the collector runs while one thread builds AST objects lets another thread parse and reset
+    that counter; the first then raised ``SystemError: AST constructor recursion depth mismatch``
+    (the reward parses each sample's tests on its own thread: every row of a HumanEval batch failed
+    so, depending on which tests had run before). Here the interleaving is forced: the finalizer
+    hands over to a second thread that parses the same tests, and waits for it up to a second."""
+    import gc
+    import threading
+
+    from rewardlab.rewards.code import _code_tests
+
+    tests = [f"assert f({i}) == [{i}, ({i}, 'x')]" for i in range(60)]
+    expected = ast.dump(ast.parse("\n".join(tests)))
+    go, done = threading.Event(), threading.Event()
+    inside: list[bool] = []
+    results: list[object] = []
+
+    def parse() -> None:
+        try:
+            results.append(suite_from_asserts(tests, "f"))
+        except BaseException as exc:  # recorded, so the main thread's assertion names it
+            results.append(exc)
+
+    def other() -> None:
+        go.wait()
+        parse()
+        done.set()
+
+    class HandOver:
+        """Garbage whose finalizer, run by the collector inside `ast.parse`, hands over to `other`."""
+
+        def __init__(self) -> None:
+            self.cycle = self
+
+        def __del__(self) -> None:
+            if go.is_set():
+                return
+            frame, codes = sys._getframe(), []
+            while frame is not None:
+                codes.append(frame.f_code)
+                frame = frame.f_back
+            if ast.parse.__code__ not in codes:
+                HandOver()  # not there yet: new garbage for the next collection
+                return
+            inside.append(True)
+            go.set()
+            done.wait(1.0)  # the other thread parses now, unless parsing is serialised
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    threshold = gc.get_threshold()
+    gc.collect()
+    try:
+        HandOver()
+        gc.set_threshold(1)  # the next collection runs while AST objects are being built
+        parse()
+    finally:
+        gc.set_threshold(*threshold)
+        go.set()
+        thread.join()
+    assert inside == [True], "the finalizer did not run inside ast.parse: the test forced nothing"
+    assert len(results) == 2 and not [r for r in results if isinstance(r, BaseException)], results
+    assert ast.dump(_code_tests._parse("\n".join(tests), "tests")) == expected
+
+
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
