@@ -184,6 +184,18 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _switches(pid: int) -> int:
+    """Context switches (voluntary and not) of all a process's threads so far: thread hand-offs show here."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        total += sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line)
+    return total
+
+
 def drive_in_process(url: str, bodies_file: Path, clients: int) -> dict[str, Any]:
     """Run the load generator as its own process (so its CPU is not the server's) and read its report."""
     out = subprocess.run(
@@ -272,9 +284,10 @@ def compare(
             for r in range(repeat):
                 for name in order if r % 2 == 0 else reversed(order):
                     pid = procs[name].pid
-                    load_before, cpu_before = _load(), _process_cpu(pid)
+                    load_before, cpu_before, switches_before = _load(), _process_cpu(pid), _switches(pid)
                     run = drive_in_process(f"http://127.0.0.1:{ports[name]}/get_reward", bodies_file, clients)
                     run["server_cpu"] = _process_cpu(pid) - cpu_before
+                    run["switches"] = _switches(pid) - switches_before
                     run["load"] = load_before
                     results[name].append(run)
                     values[name] = run["rewards"]
@@ -290,9 +303,9 @@ def compare(
     )
     print(
         "| server | run | load average (1/5/15 min) | requests/s | p50 ms | p99 ms "
-        "| server process CPU ms/request | client CPU ms/request |"
+        "| server process CPU ms/request | server context switches/request | client CPU ms/request |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     rates = {}
     for name, runs in results.items():
         for i, run in enumerate(runs, 1):
@@ -300,6 +313,7 @@ def compare(
             print(
                 f"| {name} | {i} | {run['load']} | {requests / run['elapsed']:.1f} | {1000 * _pct(lat, 0.5):.0f} | "
                 f"{1000 * _pct(lat, 0.99):.0f} | {1000 * run['server_cpu'] / requests:.2f} | "
+                f"{run['switches'] / requests:.1f} | "
                 f"{1000 * run['client_cpu'] / requests:.2f} |"
             )
         rates[name] = requests / statistics.median(run["elapsed"] for run in runs)
