@@ -147,15 +147,15 @@ def test_deeply_nested_body_is_a_422_naming_the_depth():
 
     with running({"em": rewardlab.load("exact_match")}) as url:
         # the sample sits 3 levels down in a native body: a reference nested to the cap just fits
-        fits = '{"samples": [{"completion": "x", "reference": %s}]}' % nested(MAX_JSON_NESTING - 3)
+        fits = '{"samples": [{"completion": "x", "reference": ' + nested(MAX_JSON_NESTING - 3) + "}]}"
         assert httpx.post(f"{url}/v1/score", content=fits).status_code == 200
         # brackets inside strings are text, not nesting
         text = json.dumps({"samples": [{"completion": "[" * 5000, "reference": "{" * 5000}]})
         assert httpx.post(f"{url}/v1/score", content=text).status_code == 200
         bodies = {
-            "/v1/score": '{"samples": [{"completion": "x", "reference": %s}]}' % nested(MAX_JSON_NESTING - 2),
-            "/get_reward": '{"query": ["a"], "labels": [%s]}' % nested(50_000),
-            "/slime": '{"response": "a", "label": %s}' % ("{\"a\": " * 3000 + "1" + "}" * 3000),
+            "/v1/score": '{"samples": [{"completion": "x", "reference": ' + nested(MAX_JSON_NESTING - 2) + "}]}",
+            "/get_reward": '{"query": ["a"], "labels": [' + nested(50_000) + "]}",
+            "/slime": '{"response": "a", "label": ' + '{"a": ' * 3000 + "1" + "}" * 3000 + "}",
         }
         for path, body in bodies.items():
             reply = httpx.post(f"{url}{path}", content=body)
