@@ -70,7 +70,19 @@ def test_cli_ray_on_the_example_equals_the_local_job_and_shows_progress(local_ra
     base = [sys.executable, "-m", "rewardlab", "score", str(example), "-r", "math"]
     assert subprocess.run([*base, "-o", str(local), "--no-progress"], capture_output=True, timeout=300).returncode == 0
     proc = subprocess.run(
-        [*base, "-o", str(remote), "--ray", "--ray-address", "auto", "--actors", "2", "--batch-size", "3", "--progress"],
+        [
+            *base,
+            "-o",
+            str(remote),
+            "--ray",
+            "--ray-address",
+            "auto",
+            "--actors",
+            "2",
+            "--batch-size",
+            "3",
+            "--progress",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -104,7 +116,9 @@ def test_ray_data_job_reads_parquet_like_the_local_job(local_ray, tmp_path, out_
 def test_ray_data_job_builds_a_resident_reward_once_per_actor_never_in_the_driver(local_ray, tmp_path):
     log = tmp_path / "setups.log"
     data = _rows(tmp_path / "in.jsonl", [{"completion": "a" * (i % 30), "id": i} for i in range(300)])
-    summary = score_file_on_ray(data, tmp_path / "out.jsonl", rewardlab.load("ray_counted", log=str(log)), chunk_rows=20)
+    summary = score_file_on_ray(
+        data, tmp_path / "out.jsonl", rewardlab.load("ray_counted", log=str(log)), chunk_rows=20
+    )
     assert summary.rows == 300
     written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["reward"] for r in written] == [float(i % 30) for i in range(300)]

@@ -462,9 +462,7 @@ class JobOutput:
             raise
         if resume and group_by and writer.format == "jsonl" and writer.rows_written:
             writer.rows_written -= drop_trailing_group(writer.path, group_by)
-        self.bad_log = (
-            BadRowLog(bad_rows_path or f"{output_path}.bad.jsonl", resume=resume) if skip_bad_rows else None
-        )
+        self.bad_log = BadRowLog(bad_rows_path or f"{output_path}.bad.jsonl", resume=resume) if skip_bad_rows else None
         self.summary = JobSummary(resumed_from=writer.rows_written)
         show = sys.stderr.isatty() if progress is None else progress
         self.bar = _Progress(path, show)

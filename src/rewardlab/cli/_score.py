@@ -47,7 +47,9 @@ def score(
     ),
     limit: int = typer.Option(None, min=1, help="Score only the first N input rows."),
     use_ray: bool = typer.Option(
-        False, "--ray", help="Run the job on Ray Data: an actor pool scores batches (each actor builds the reward once)."
+        False,
+        "--ray",
+        help="Run the job on Ray Data: an actor pool scores batches (each actor builds the reward once).",
     ),
     ray_address: str = typer.Option(
         None, help="Ray cluster to join: 'auto', ray://host:10001, ... (default: a local Ray)."
@@ -85,7 +87,7 @@ def score(
         if use_ray:
             summary = _score_on_ray(input, output, loaded, options, ray_address, actors, actor_cpus, actor_gpus)
         else:
-            summary = score_file(input, output, loaded, workers=workers or 1, **options)  # type: ignore[arg-type]
+            summary = score_file(input, output, loaded, workers=workers or 1, **options)
     except DataError as exc:
         fail(f"{exc}\nrows before it were written to {output}; fix the row and re-run with --resume to continue")
     except (FileNotFoundError, ValueError) as exc:
@@ -103,8 +105,13 @@ def _score_on_ray(
     actor_cpus: float | None,
     actor_gpus: float | None,
 ) -> JobSummary:
+    import logging
+
     from rewardlab.ray import score_file_on_ray  # imports Ray itself only when called
     from rewardlab.ray._data import DEFAULT_ACTOR_CPUS
+
+    # Ray Data announces each execution plan at INFO; the job's own bar and summary say what happens
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
 
     try:
         return score_file_on_ray(

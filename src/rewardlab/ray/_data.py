@@ -19,6 +19,7 @@ is written as ``error`` rows by the driver. No row is lost or duplicated.
 
 from __future__ import annotations
 
+import functools
 import math
 import pickle
 import warnings
@@ -58,6 +59,7 @@ class _Attempts:
     def start(self, span: int) -> int:
         self.counts[span] = self.counts.get(span, 0) + 1
         return self.counts[span]
+
 
 SPAN_COLUMN = "__rewardlab_span"
 ROW_COLUMN = "__rewardlab_row"
@@ -152,7 +154,7 @@ def _read_jsonl(path: str, spans: list[_Span]) -> Iterator[Any]:
         )
 
 
-def _parquet_tables(path: str, spans: list[_Span]) -> Iterator[tuple[_Span, Any]]:
+def _parquet_tables(path: str, spans: list[_Span]) -> Iterator[tuple[_Span, Any, Any]]:
     """Each span's rows as an Arrow table (the row groups they lie in are read once)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -198,16 +200,18 @@ def _datasource(path: str, spans: list[_Span]) -> Any:
 
     read = _read_jsonl if file_format(path) == "jsonl" else _read_parquet
 
-    class _SpanSource(Datasource):  # type: ignore[misc]
+    class _SpanSource(Datasource):
         """The input file's spans, one read task and one block each, in order."""
 
         def estimate_inmemory_data_size(self) -> int | None:
             return sum(s.end - s.start for s in spans) if file_format(path) == "jsonl" else None
 
-        def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None):
+        def get_read_tasks(
+            self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
+        ) -> list[ReadTask]:
             # one task per span whatever the parallelism asked for: a task's blocks would be merged
             meta = BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None, input_files=(path,))
-            return [ReadTask(lambda span=span: read(path, [span]), meta) for span in spans]
+            return [ReadTask(functools.partial(read, path, [span]), meta) for span in spans]
 
         def get_name(self) -> str:
             return "RewardlabRows"
