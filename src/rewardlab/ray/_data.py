@@ -44,6 +44,10 @@ READ_TASK_CPUS = 0.1
 """CPUs each read task asks for: reading spans is light work, and a whole-CPU request
 could wait forever behind actors holding every core of a small machine."""
 
+READ_CONCURRENCY = 2
+"""Read tasks at a time: reading a span is far quicker than scoring it, and every read task
+running at once needs a Ray worker process of its own, slow to start on a busy machine."""
+
 ACTOR_RETRIES = 2
 """Times a batch is scored again after the actor scoring it died (a transient loss: a node
 preempted, the OOM killer); a batch that kills its actor every time then becomes
@@ -485,6 +489,7 @@ def _stream(
             # parallelism of its own choosing nor merges a task's blocks into one
             override_num_blocks=len(spans),
             num_cpus=READ_TASK_CPUS,
+            concurrency=READ_CONCURRENCY,
             label_selector={"ray.io/node-id": here},  # read on the driver's node: only it needs the file
         )
         scored = dataset.map_batches(
