@@ -278,3 +278,17 @@ def test_verl_adapter_scores_through_the_pool(local_ray):
             reward=pool,
         )
     assert values == [1.0, 0.0, 1.0, 1.0]
+
+
+def test_cli_refuses_ray_options_without_ray_and_workers_with_it(tmp_path):
+    data = _rows(tmp_path / "in.jsonl", [{"completion": "a", "reference": "a"}])
+    base = [sys.executable, "-m", "rewardlab", "score", str(data), "-r", "exact_match", "-o", str(tmp_path / "o.jsonl")]
+    for extra, message in (
+        (["--actors", "3"], "--actors needs --ray"),
+        (["--actor-gpus", "1"], "--actor-gpus needs --ray"),
+        (["--ray", "--workers", "2"], "--workers is for the local job; with --ray use --actors"),
+    ):
+        proc = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert message in proc.stderr
+    assert not (tmp_path / "o.jsonl").exists()

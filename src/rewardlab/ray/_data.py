@@ -335,6 +335,7 @@ def score_file_on_ray(
         DataError: a malformed row (unless ``skip_bad_rows``), as in `score_file`.
         ValueError: a reward with running state (it cannot be split over actors), or more
             CPUs or GPUs asked for than the cluster has.
+        RuntimeError: Ray is not installed, or no Ray cluster answers at ``address``.
     """
     if actors < 1:
         raise ValueError("actors must be at least 1")
@@ -346,7 +347,10 @@ def score_file_on_ray(
     ray = _require_ray()
     started_ray = not ray.is_initialized()
     if started_ray:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, ValueError) as exc:  # no cluster at that address
+            raise RuntimeError(f"cannot join the Ray cluster at {address!r}: {_short(exc)}") from None
     try:
         _check_resources(ray, actors, actor_cpus, actor_gpus)
         return _run(
