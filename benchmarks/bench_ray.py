@@ -10,7 +10,7 @@ model loaded) is inside them, since a user pays it on every job. Configurations 
 their order between repeats; medians are reported. The outputs of all four configurations
 are asserted byte-identical per reward.
 
-    python benchmarks/bench_ray.py [--rows 10000] [--model-rows 1500] [--repeat 2]
+    python benchmarks/bench_ray.py [--rows 10000] [--model-rows 1500] [--repeat 2] [--rewards math,rm]
 """
 
 from __future__ import annotations
@@ -107,17 +107,22 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000, help="rows for math")
     parser.add_argument("--model-rows", type=int, default=1_500, help="rows for the model reward")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--rewards", default="math,rm", help="which of math, rm to measure")
     args = parser.parse_args()
+    wanted = set(args.rewards.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="rewardlab-bench-ray-"))
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     print(f"machine: {platform.machine()}, {cpus} CPUs, Python {platform.python_version()}, ray {ray.__version__}")
-    model_dir = build_rm(tmp / "rm-minilm")
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     try:
-        math_rows = write_rows(tmp / "math.jsonl", args.rows)
-        measure("math", math_rows, rewardlab.load("math"), args.rows, 500, args.repeat, tmp)
-        model_rows = write_rows(tmp / "rm.jsonl", args.model_rows)
-        measure("rm", model_rows, rewardlab.load("rm", model=str(model_dir)), args.model_rows, 125, args.repeat, tmp)
+        if "math" in wanted:
+            math_rows = write_rows(tmp / "math.jsonl", args.rows)
+            measure("math", math_rows, rewardlab.load("math"), args.rows, 500, args.repeat, tmp)
+        if "rm" in wanted:
+            model_dir = build_rm(tmp / "rm-minilm")
+            model_rows = write_rows(tmp / "rm.jsonl", args.model_rows)
+            model = rewardlab.load("rm", model=str(model_dir))
+            measure("rm", model_rows, model, args.model_rows, args.model_rows // 4, args.repeat, tmp)
     finally:
         ray.shutdown()
 
