@@ -179,7 +179,7 @@ def peer_rouge(rows: list[Sample]) -> list[float]:
 
 
 def peer_embedding(rows: list[Sample]) -> list[float]:
-    from rewardlab.rewards._embedding import load_embedding_model
+    from rewardlab.rewards.embedding._embedding import load_embedding_model
 
     model = load_embedding_model()  # the same cached model object, so loading is not timed on either side
     texts, spans = [], []

@@ -31,3 +31,17 @@ def serve_faulty(sample: Sample) -> float:
         while True:
             time.sleep(1)
     return 1.0
+
+
+@reward(name="serve_pid", placement="resident")
+def serve_pid(sample: Sample) -> float:
+    """The id of the process that scored the sample (which server replica)."""
+    return float(os.getpid())
+
+
+@reward(name="serve_exit", placement="resident")
+def serve_exit(sample: Sample) -> float:
+    """``die`` ends the process scoring it (a server replica dying mid-request); anything else scores 1."""
+    if sample.completion_text == "die":
+        os._exit(9)
+    return 1.0

@@ -97,6 +97,7 @@ def test_exported_names() -> None:
         "AUDIT_METRICS", "MASTER_KEYS", "AuditData", "AuditFields", "AuditReport", "DiffReport", "FailRule", "Probe",
         "ProbeInput", "RuleError", "RuleOutcome", "audit", "diff", "list_probes", "load_audit_data",
         "parse_fail_rules", "probe", "register_gold_renderer", "register_probe", "render_gold", "split_reference",
+        "TaskField", "register_task_fields", "task_fields",
     }  # fmt: skip
     assert set(audit_pkg.__all__) == expected
     for name in expected:

@@ -9,7 +9,7 @@ import pytest
 
 import rewardlab
 from rewardlab import Sample, Status
-from rewardlab.rewards._ifeval import instruction_registry
+from rewardlab.rewards.ifeval._ifeval import instruction_registry
 
 ABBREVIATIONS = ["dr", "mr", "mrs", "ms", "prof", "e.g", "i.e", "etc", "vs", "u.s"]
 

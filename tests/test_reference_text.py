@@ -189,7 +189,7 @@ def test_properties(hyp: str, refs: list[str]) -> None:
 
 
 def test_missing_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rewardlab.rewards import _reference_text
+    from rewardlab.rewards.reference_text import _reference_text
 
     _reference_text._sacrebleu_metric.cache_clear()
     monkeypatch.setitem(sys.modules, "sacrebleu.metrics", None)

@@ -209,6 +209,7 @@ def test_list_shows_rewards_with_parameters() -> None:
     data = {r["name"]: r for r in json.loads(result.stdout)}
     assert data["exact_match"]["params"]["ignore_case"] is True
     assert data["math"]["description"]
+    assert data["sql"]["task_fields"] == ["db", "db_id"] and data["exact_match"]["task_fields"] == []
     table = run("list").stdout
     assert "exact_match" in table and "overlong" in table
 

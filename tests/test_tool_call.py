@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import rewardlab
 from rewardlab import Sample, Status
 from rewardlab.rewards import ToolCall, parse_tool_calls
-from rewardlab.rewards._tool_call import otc_efficiency, values_equal
+from rewardlab.rewards.tool_call._tool_call import otc_efficiency, values_equal
 
 TOOLS = [
     {
@@ -324,7 +324,7 @@ def test_properties(reference: list, predicted: list, order: float, efficiency: 
 def test_missing_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from rewardlab.rewards import _tool_call
+    from rewardlab.rewards.tool_call import _tool_call
 
     _tool_call._validator.cache_clear()
     monkeypatch.setitem(sys.modules, "jsonschema", None)

@@ -1,12 +1,15 @@
-"""Probes and gold-answer writers: the plug-in points an audit reads, registered by reward families.
+"""What reward families know about themselves: probes, gold-answer writers, reference readers, task fields.
 
 A probe turns one data row into completions that must *not* earn full credit;
-a gold-answer writer turns a reference into a well-formed full-credit answer.
-Both live in registries at the bottom of the package, so a reward family
-registers its own (``rewardlab/rewards/code/_audit.py``) without importing the
-audit, and the audit knows no family by name. Family modules and third-party
-packages are found through the ``rewardlab.probes`` entry-point group (a module,
-imported on first use, or a `Probe` object).
+a gold-answer writer turns a reference into a well-formed full-credit answer;
+a reference reader splits a worked solution into answer and solution; task
+fields are the row fields (beyond completion, prompt and reference) a family's
+rewards read. All live in registries at the bottom of the package, so a reward
+family registers its own (``rewardlab/rewards/code/_audit.py``) without
+importing the audit, and the audit, the score job and the CLI know no family by
+name. Family modules and third-party packages are found through the
+``rewardlab.probes`` entry-point group (a module, imported on first use, or a
+`Probe` object).
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardlab._registry import Registry
+from rewardlab._registry import NotRegistered, Registry
 
 PROBE_ENTRY_POINT_GROUP = "rewardlab.probes"
-"""Entry-point group of modules that register probes and gold-answer writers when imported."""
+"""Entry-point group of modules that register probes, gold-answer writers, reference readers and task fields."""
+
+TASK_FIELD_ENTRY_POINT_GROUP = "rewardlab.task_fields"
+"""Entry-point group naming, per reward, the module that registers its task fields: asking for one
+reward's fields imports that family's module only, not every family's."""
 
 
 @dataclass(frozen=True)
@@ -182,3 +189,92 @@ def read_reference(raw: str) -> tuple[str, str | None] | None:
         if found is not None:
             return found
     return None
+
+
+@dataclass(frozen=True)
+class TaskField:
+    """A row field a reward reads besides ``completion``, ``prompt``, ``reference`` and ``id``.
+
+    Task fields define the task itself (tests, a database, a tool schema): two
+    rows that differ in them are different tasks even with the same prompt.
+
+    Attributes:
+        name: The field's default name; ``None`` when only a parameter names it
+            (``length(length_field=...)``).
+        description: What the field holds, one line.
+        param: The reward parameter that renames the field (``db_field``), if any.
+        required: A row needs this field, or another required field of the same
+            reward, to be scored at all (without any, the reward abstains): the
+            code reward needs one of ``test``, ``tests``, ``calls`` or ``io``.
+    """
+
+    name: str | None
+    description: str
+    param: str | None = None
+    required: bool = False
+
+    def resolve(self, params: Mapping[str, Any]) -> str | None:
+        """The field's name for a reward built with ``params`` (``None``: the reward reads no such field)."""
+        if self.param is not None and self.param in params:
+            value = params[self.param]
+            return value if isinstance(value, str) and value else None
+        return self.name
+
+
+FIELDS: Registry[tuple[TaskField, ...]] = Registry(
+    "task-field list", TASK_FIELD_ENTRY_POINT_GROUP, accepts=lambda obj: False
+)
+"""Reward name -> the task fields it reads (filled by the families' modules, found by reward name)."""
+
+
+def register_task_fields(reward_names: Sequence[str], fields: Sequence[TaskField]) -> None:
+    """Say which task fields these rewards read.
+
+    Example:
+        >>> register_task_fields(["my_reward"], [TaskField("schema", "the JSON schema the answer must follow")])
+        >>> task_fields("my_reward")
+        ('schema',)
+    """
+    for name in reward_names:
+        FIELDS.register(name, tuple(fields), replace=True)
+
+
+def declared_task_fields(reward_name: str) -> tuple[TaskField, ...]:
+    """The task fields registered for ``reward_name`` (none for a reward no family declared).
+
+    The module the task-field entry point of that name points to is imported;
+    only when there is none are all the probe group's modules (which may
+    register task fields too) imported.
+    """
+    found = FIELDS.find(reward_name)
+    if found is None:
+        try:
+            found = FIELDS.get(reward_name)
+        except NotRegistered:
+            _load_plugins()
+            found = FIELDS.find(reward_name)
+    return found or ()
+
+
+def task_fields(reward_name: str, params: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The names of the task fields ``reward_name`` reads when built with ``params`` (renames applied)."""
+    names = (field.resolve(params or {}) for field in declared_task_fields(reward_name))
+    return tuple(dict.fromkeys(n for n in names if n is not None))
+
+
+def unmet_task_fields(
+    reward_name: str, params: Mapping[str, Any] | None, row: Mapping[str, Any]
+) -> tuple[tuple[str, str | None], ...]:
+    """The required task fields of ``reward_name`` as ``(field, renaming parameter)`` when ``row`` has none
+    of them (so the reward can only abstain on it); ``()`` when it has one or the reward requires none."""
+    required = [(f.resolve(params or {}), f.param) for f in declared_task_fields(reward_name) if f.required]
+    named = [(name, param) for name, param in required if name is not None]
+    if not named or any(row.get(name) is not None for name, _ in named):
+        return ()
+    return tuple(named)
+
+
+def all_task_fields() -> tuple[str, ...]:
+    """Every task field any registered reward reads under its default name, in registration order."""
+    _load_plugins()
+    return tuple(dict.fromkeys(f.name for fields in FIELDS.all() for f in fields if f.name is not None))

@@ -34,6 +34,7 @@ from typing import Any, Generic, Literal, ParamSpec, TypeVar, Union, overload
 
 from rewardlab import _loop
 from rewardlab._executor import CallResult, Executor
+from rewardlab._probe import task_fields, unmet_task_fields
 from rewardlab._registry import lookup, register
 from rewardlab._signature import Signature, format_value
 from rewardlab._types import Sample, Score, Status, as_sample
@@ -204,6 +205,22 @@ class Reward:
     def worker_modules(self) -> tuple[str, ...]:
         """Modules a worker process needs to import for this reward (imported ahead by ``WorkerPool.start``)."""
         return ()
+
+    # -- the data it reads -----------------------------------------------------
+    @property
+    def task_fields(self) -> tuple[str, ...]:
+        """Row fields this reward reads besides completion, prompt, reference and id (``tests``, ``db``...).
+
+        Declared by the reward's family (`rewardlab.audit.TaskField`), with the
+        renames its parameters make (``sql(db_field="database")`` reads ``database``).
+        """
+        return task_fields(self.name, self.params)
+
+    def unmet_task_fields(self, row: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str | None], ...]]:
+        """Rewards (this one, or a composite's children) that can only abstain on ``row`` because it has
+        none of their required task fields: reward name -> ``(field, renaming parameter)`` pairs."""
+        unmet = unmet_task_fields(self.name, self.params, row)
+        return {self.name: unmet} if unmet else {}
 
     # -- identity --------------------------------------------------------------
     def get_signature(self) -> Signature:

@@ -4,7 +4,9 @@ Two verbs: `audit` measures one reward on a data set and returns an
 `AuditReport` (JSON document, HTML report, ``--fail-on`` verdict); `diff`
 shows where two rewards disagree. Probes are pluggable: `register_probe` (or
 the `probe` decorator) adds one, for every reward or for named rewards, and
-`register_gold_renderer` says how a reference is written as a full-credit answer.
+`register_gold_renderer` says how a reference is written as a full-credit answer,
+`register_task_fields` which row fields a reward reads. Reward families register
+theirs through the ``rewardlab.probes`` entry-point group; nothing here names one.
 """
 
 from rewardlab.audit._audit import AUDIT_METRICS, AuditReport, audit, parse_fail_rules
@@ -14,16 +16,16 @@ from rewardlab.audit._probes import (
     MASTER_KEYS,
     Probe,
     ProbeInput,
+    TaskField,
     list_probes,
     probe,
     register_gold_renderer,
     register_probe,
+    register_task_fields,
     render_gold,
+    task_fields,
 )
 from rewardlab.audit._rules import FailRule, RuleError, RuleOutcome
-
-# Registers the probes and gold renderings of the tool-call, text, IFEval, QA and GUI families.
-from rewardlab.audit import _family_probes  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "AUDIT_METRICS",
@@ -37,6 +39,7 @@ __all__ = [
     "ProbeInput",
     "RuleError",
     "RuleOutcome",
+    "TaskField",
     "audit",
     "diff",
     "list_probes",
@@ -45,6 +48,8 @@ __all__ = [
     "probe",
     "register_gold_renderer",
     "register_probe",
+    "register_task_fields",
     "render_gold",
     "split_reference",
+    "task_fields",
 ]

@@ -22,7 +22,7 @@ from rewardlab.audit._document import ReportDocument
 from rewardlab.audit._gold import gold_section
 from rewardlab.audit._groups import completion_length, groups_section, signal_section
 from rewardlab.audit._labelled import DEFAULT_BOOTSTRAP, labelled_section
-from rewardlab.audit._probes import Probe, ProbeInput, render_gold, select_probes, wrong_answers
+from rewardlab.audit._probes import Probe, ProbeInput, all_task_fields, render_gold, select_probes, wrong_answers
 from rewardlab.audit._rules import FailRule, RuleError, check_rules, parse_rules
 from rewardlab.audit._stats import clip_text, is_full_credit
 from rewardlab.runtime._pool import WorkerPool
@@ -130,9 +130,10 @@ def _text(value: Any) -> str:
     return Sample(completion=value).completion_text if value is not None else ""
 
 
-TASK_FIELDS: tuple[str, ...] = ("test", "tests", "calls", "io", "entry_point", "db", "db_id", "task")
-TASK_FIELDS += ("tools", "instruction_id_list", "kwargs", "image_size")
-"""Row fields that define the task itself: rows differing in them are probed separately."""
+def _task_key_fields(reward: Reward) -> tuple[str, ...]:
+    """Row fields that define the task itself, so rows differing in them are probed separately: those the
+    audited reward reads (its parameters' renames included), then every field any family declares."""
+    return tuple(dict.fromkeys((*reward.task_fields, *all_task_fields())))
 
 
 def _probe_inputs(rows: Sequence[AuditRow], seed: int) -> tuple[list[str], dict[int, list[str]]]:
@@ -159,6 +160,7 @@ def _build_jobs(
     rows: Sequence[AuditRow],
     probes: Sequence[Probe],
     reward_name: str,
+    task_key_fields: Sequence[str],
     seed: int,
     probe_rows: int | None,
 ) -> list[_Job]:
@@ -175,7 +177,7 @@ def _build_jobs(
     seen: set[tuple[str, str, str]] = set()
     probed = []
     for row in rows:
-        task = repr([(k, row.extras.get(k)) for k in TASK_FIELDS if row.extras.get(k) is not None])
+        task = repr([(k, row.extras.get(k)) for k in task_key_fields if row.extras.get(k) is not None])
         key = (row.prompt_text, row.reference_text or "", task)
         if key not in seen:
             seen.add(key)
@@ -419,7 +421,7 @@ def audit(
     threshold = _full_credit(reward, full_credit)
     loaded = data if isinstance(data, AuditData) else load_audit_data(data, spec, limit=limit)
     selected = select_probes(reward.name, probes)
-    jobs = _build_jobs(loaded.rows, selected, reward.name, seed, probe_rows)
+    jobs = _build_jobs(loaded.rows, selected, reward.name, _task_key_fields(reward), seed, probe_rows)
     with Runner(reward, executor=pool, workers=workers, ship=not in_process) as runner:
         samples = [job.row.sample(job.completion, f"/{job.kind}") for job in jobs]
         scores = runner.score(samples, label="auditing", progress=progress)

@@ -125,9 +125,9 @@ def split_reference(raw: str, regex: re.Pattern[str] | None) -> tuple[str | None
        ``####``, stripped, with thousands separators removed (``1,000`` ->
        ``1000``); the solution is the text before it, without GSM8K's
        ``<<...>>`` calculator annotations.
-    3. A worked solution a reward family knows how to read (the math family:
-       a text with ``\\boxed{...}``, MATH style, whose answer is the last box's
-       content; the solution is the whole text).
+    3. A worked solution a registered reference reader recognises (for
+       example a MATH-style text with ``\\boxed{...}``, whose answer is the last
+       box's content; the solution is the whole text).
     4. Otherwise the whole text, stripped, with no solution.
     """
     if regex is not None:

@@ -15,7 +15,7 @@ from rewardlab._reward import Reward
 from rewardlab._stats import pearson
 from rewardlab._types import Score, Status
 from rewardlab._version import __version__
-from rewardlab.audit._audit import _build_jobs, _full_credit, _Job, _reward_section, _text
+from rewardlab.audit._audit import _build_jobs, _full_credit, _Job, _reward_section, _task_key_fields, _text
 from rewardlab.audit._data import AuditData, AuditFields, load_audit_data
 from rewardlab.audit._document import ReportDocument
 from rewardlab.audit._probes import select_probes
@@ -109,7 +109,8 @@ def diff(
     jobs: list[_Job]
     if with_probes:
         names = sorted({p.name for p in select_probes(reward_a.name)} | {p.name for p in select_probes(reward_b.name)})
-        jobs = _build_jobs(loaded.rows, select_probes(reward_a.name, names), reward_a.name, seed, None)
+        keys = tuple(dict.fromkeys((*_task_key_fields(reward_a), *_task_key_fields(reward_b))))
+        jobs = _build_jobs(loaded.rows, select_probes(reward_a.name, names), reward_a.name, keys, seed, None)
     else:
         jobs = [_Job("data", r, r.completion) for r in loaded.rows if r.completion is not None]
     samples = [j.row.sample(j.completion, f"/{j.kind}") for j in jobs]

@@ -8,9 +8,9 @@ reports the share that got full credit (the probe's false-positive rate).
 
 Probes live in a registry (`rewardlab._probe`). The generic ones below apply
 to every reward; a reward family registers its own, with a ``rewards=`` list
-naming the rewards they apply to, and its gold-answer writer, in its own
-package (``rewardlab/rewards/code/_audit.py``), found through the
-``rewardlab.probes`` entry-point group like a third-party package's.
+naming the rewards they apply to, its gold-answer writer and its task fields,
+in a module of its own package, found through the ``rewardlab.probes``
+entry-point group like a third-party package's. Nothing here names a family.
 """
 
 from __future__ import annotations
@@ -25,12 +25,16 @@ from rewardlab._probe import (
     Probe,
     ProbeFn,
     ProbeInput,
+    TaskField,
+    all_task_fields,
     list_probes,
     probe,
     register_gold_renderer,
     register_probe,
+    register_task_fields,
     render_gold,
     select_probes,
+    task_fields,
 )
 
 MASTER_KEYS: tuple[str, ...] = (
@@ -248,11 +252,15 @@ __all__ = [
     "Probe",
     "ProbeFn",
     "ProbeInput",
+    "TaskField",
+    "all_task_fields",
     "list_probes",
     "probe",
     "register_gold_renderer",
     "register_probe",
+    "register_task_fields",
     "render_gold",
     "select_probes",
+    "task_fields",
     "wrong_answers",
 ]

@@ -13,13 +13,19 @@ from rewardlab._reward import FunctionReward, format_param
 
 
 def list_command(json_output: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Show every registered reward with its parameters and a one-line description."""
+    """Show every registered reward with its parameters, the row fields it reads and a one-line description."""
     rewards = list_rewards()
     if json_output:
         import orjson
 
         data = [
-            {"name": r.name, "description": r.description, "range": list(r.range), "params": dict(r.params)}
+            {
+                "name": r.name,
+                "description": r.description,
+                "range": list(r.range),
+                "params": dict(r.params),
+                "task_fields": list(r.task_fields),
+            }
             for r in rewards
         ]
         typer.echo(orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode())
@@ -28,6 +34,7 @@ def list_command(json_output: bool = typer.Option(False, "--json", help="Machine
     table.add_column("name", style="bold")
     table.add_column("range")
     table.add_column("parameters (default)")
+    table.add_column("task fields")
     table.add_column("description")
     for r in rewards:
         if isinstance(r, FunctionReward):
@@ -38,5 +45,5 @@ def list_command(json_output: bool = typer.Option(False, "--json", help="Machine
         else:
             params = ", ".join(f"{k}={format_param(v)}" for k, v in r.params.items())
         lo, hi = r.range
-        table.add_row(r.name, f"[{lo:g}, {hi:g}]", params, r.description)
+        table.add_row(r.name, f"[{lo:g}, {hi:g}]", params, ", ".join(r.task_fields), r.description)
     Console().print(table)

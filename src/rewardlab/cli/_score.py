@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
-from rewardlab._io import DataError
+from rewardlab._io import DataError, iter_raw_rows, parse_row
 from rewardlab._job import JobSummary, score_file
+from rewardlab._reward import Reward
 from rewardlab._types import FieldMap
 from rewardlab.cli._common import (
     CompletionField,
@@ -21,6 +23,26 @@ from rewardlab.cli._common import (
     fail,
     load_reward,
 )
+
+
+def note_unmet_fields(path: Path, reward: Reward) -> None:
+    """Say so on stderr when the first row lacks every field a reward needs (all its rows would abstain).
+
+    Only the first row is read: a file whose rows take different shapes is scored
+    as it is, and a malformed first row is left to the job, which names it.
+    """
+    try:
+        raw = next(iter(iter_raw_rows(path)), None)
+        row = parse_row(str(path), raw) if raw is not None else None
+    except (OSError, DataError, ValueError, ImportError):
+        return
+    if row is None:
+        return
+    for name, fields in reward.unmet_task_fields(row).items():
+        wanted = " or ".join(f"{field!r}" + (f" (parameter {param})" if param else "") for field, param in fields)
+        line = raw.line if raw is not None else 1
+        message = f"{path}:{line}: reward {name!r} reads {wanted}; the row has none, so it will abstain on such rows"
+        err.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True, highlight=False)
 
 
 def score(
@@ -62,6 +84,7 @@ def score(
 ) -> None:
     """Score every row of INPUT with a reward and write OUTPUT, same rows in the same order."""
     loaded = load_reward(reward, param, timeout)
+    note_unmet_fields(input, loaded)
     fields = FieldMap(completion=completion_field, prompt=prompt_field, reference=reference_field, id=id_field)
     if not use_ray:
         for given, name in ((ray_address, "--ray-address"), (actors, "--actors"), (actor_cpus, "--actor-cpus")):

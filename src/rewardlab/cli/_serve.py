@@ -27,8 +27,28 @@ def serve(
     ),
     max_body_mb: float = typer.Option(32.0, min=0.001, help="Largest request body in MiB (larger: 413)."),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
+    use_ray: bool = typer.Option(False, "--ray", help="Serve as a Ray Serve deployment (replicas on a Ray cluster)."),
+    ray_address: str = typer.Option(
+        None, help="Ray cluster to join with --ray: 'auto', ray://host:10001, ... (default: a local Ray)."
+    ),
+    replicas: int = typer.Option(
+        None, min=1, help="Replicas with --ray (default 1; --max-replicas autoscales instead)."
+    ),
+    min_replicas: int = typer.Option(None, min=0, help="Autoscaling floor with --ray (default 1)."),
+    max_replicas: int = typer.Option(None, min=1, help="Autoscaling ceiling with --ray: turns autoscaling on."),
+    target_ongoing: float = typer.Option(
+        64.0, min=0.001, help="Requests in flight per replica that autoscaling aims at, with --max-replicas."
+    ),
+    replica_cpus: float = typer.Option(0.5, min=0.0, help="CPUs each replica asks Ray for, with --ray."),
+    replica_gpus: float = typer.Option(0.0, min=0.0, help="GPUs each replica asks Ray for, with --ray."),
 ) -> None:
     """Serve rewards over HTTP: native /v1/score, OpenRLHF /get_reward, slime /slime, /metrics."""
+    if not use_ray and any(v is not None for v in (ray_address, replicas, min_replicas, max_replicas)):
+        fail("--ray-address, --replicas, --min-replicas and --max-replicas need --ray", 2)
+    if replicas is not None and max_replicas is not None:
+        fail("give --replicas (a fixed count) or --min-replicas/--max-replicas (autoscaling), not both", 2)
+    if min_replicas is not None and max_replicas is None:
+        fail("--min-replicas needs --max-replicas (autoscaling)", 2)
     try:
         import uvicorn
 
@@ -57,6 +77,22 @@ def serve(
         on_failure=on_failure,
         workers=workers,
     )
+    if use_ray:
+        from rewardlab.ray._serve import Scaling, run_on_ray
+
+        scaling = Scaling(
+            replicas=replicas or 1,
+            min_replicas=1 if min_replicas is None else min_replicas,
+            max_replicas=max_replicas,
+            target_ongoing_requests=target_ongoing,
+            replica_cpus=replica_cpus,
+            replica_gpus=replica_gpus,
+        )
+        try:
+            run_on_ray(loaded, config, scaling, host=host, port=port, address=ray_address, announce=err.print)
+        except (RuntimeError, ValueError) as exc:
+            fail(str(exc), 1)
+        return
     app = build_app(loaded, config)
     exposed = "" if host in ("127.0.0.1", "localhost", "::1") else " (reachable beyond this machine)"
     auth = "bearer token required" if config.api_key else "no authentication"

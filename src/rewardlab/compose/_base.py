@@ -157,6 +157,15 @@ class CompositeReward(Reward):
         return any(child.stateful for child in self.children)
 
     @property
+    def task_fields(self) -> tuple[str, ...]:
+        """Every task field a child reads."""
+        return tuple(dict.fromkeys(f for child in self.children for f in child.task_fields))
+
+    def unmet_task_fields(self, row: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str | None], ...]]:
+        """Every child's (a child that scores every row cannot score this one)."""
+        return {name: unmet for child in self.children for name, unmet in child.unmet_task_fields(row).items()}
+
+    @property
     def has_resources(self) -> bool:
         return any(child.has_resources for child in self.children)
 

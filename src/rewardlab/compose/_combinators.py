@@ -313,6 +313,18 @@ class Route(CompositeReward):
         highs = [c.range[1] for c in children]
         super().__init__("route", children, labels, range=(min(lows), max(highs)), label=label)
 
+    @property
+    def task_fields(self) -> tuple[str, ...]:
+        """The routing field, then every task field a route reads."""
+        return tuple(dict.fromkeys((self.field, *super().task_fields)))
+
+    def unmet_task_fields(self, row: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str | None], ...]]:
+        """The routed reward's, for the route this row takes (the default's when it takes none)."""
+        key = route_key(row.get(self.field))
+        if key in self.route_names:
+            return self.children[self.route_names.index(key)].unmet_task_fields(row)
+        return self.children[-1].unmet_task_fields(row) if self.has_default else {}
+
     def _node(self) -> dict[str, Any]:
         routes = {name: spec_of(child) for name, child in zip(self.route_names, self.children, strict=False)}
         node: dict[str, Any] = {"route": self.field, "routes": routes}

@@ -18,9 +18,9 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -151,12 +151,30 @@ class Metrics:
 # -- the served rewards ---------------------------------------------------------------------
 
 
+class BatcherLike(Protocol):
+    """What the server needs of a cross-request batcher (`Batcher`, or Ray Serve's)."""
+
+    @property
+    def depth(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    def submit(self, samples: list[Sample], deadline: float) -> asyncio.Future[list[Score]]: ...
+
+    async def drain(self, timeout: float) -> None: ...
+
+
+MakeBatcher = Callable[..., BatcherLike]
+"""Builds a reward's batcher: ``make(score_batch, *, max_batch, max_wait_s, max_queue,
+concurrency, on_batch)``, the `Batcher` signature."""
+
+
 @dataclass
 class Served:
     name: str
     reward: Reward
     runner: Any = None
-    batcher: Batcher | None = None
+    batcher: BatcherLike | None = None
     ready: bool = False
     signature: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -165,10 +183,13 @@ class Served:
 class RewardServer:
     """What the app's lifespan owns: the served rewards, their runners and batchers."""
 
-    def __init__(self, rewards: Mapping[str, Reward], config: ServeConfig) -> None:
+    def __init__(
+        self, rewards: Mapping[str, Reward], config: ServeConfig, make_batcher: MakeBatcher | None = None
+    ) -> None:
         if not rewards:
             raise ValueError("serve at least one reward")
         self.config = config
+        self.make_batcher: MakeBatcher = make_batcher or Batcher
         self.metrics = Metrics()
         self.served = {name: Served(name, reward) for name, reward in rewards.items()}
         self.default = next(iter(self.served))
@@ -193,7 +214,7 @@ class RewardServer:
             def observe(size: int, seconds: float, name: str = name) -> None:
                 self.metrics.batch_size.labels(name).observe(size)
 
-            served.batcher = Batcher(
+            served.batcher = self.make_batcher(
                 score_batch,
                 max_batch=self.config.max_batch,
                 max_wait_s=self.config.max_wait_ms / 1000.0,
@@ -214,6 +235,13 @@ class RewardServer:
         for served in self.served.values():
             if served.runner is not None:
                 await asyncio.to_thread(served.runner.close)
+
+    def render_metrics(self) -> bytes:
+        """This server's metrics in Prometheus' text format, queue depths as of now."""
+        for name, served in self.served.items():
+            if served.batcher is not None:
+                self.metrics.queue_depth.labels(name).set(served.batcher.depth)
+        return self.metrics.render()
 
     def pick(self, name: str | None) -> Served:
         key = name or self.default
@@ -378,8 +406,23 @@ def build_app(rewards: Mapping[str, Reward], config: ServeConfig | None = None) 
 
     The rewards are set up when the application starts and closed when it stops.
     """
-    config = config or ServeConfig()
-    server = RewardServer(rewards, config)
+    return _build_app(rewards, config or ServeConfig())
+
+
+def _build_app(
+    rewards: Mapping[str, Reward],
+    config: ServeConfig,
+    make_batcher: MakeBatcher | None = None,
+    merge_metrics: Callable[[bytes], Awaitable[bytes]] | None = None,
+) -> FastAPI:
+    """`build_app` with the cross-request batching of the caller's choice.
+
+    The local server gathers requests with the runtime's `Batcher`; a Ray Serve replica
+    passes one built on ``@serve.batch`` (`rewardlab.ray`) and ``merge_metrics``, which
+    turns this replica's metrics into every replica's. Everything else (endpoints, the
+    gate, deadlines, statuses) is this one application.
+    """
+    server = RewardServer(rewards, config, make_batcher)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -437,12 +480,12 @@ def build_app(rewards: Mapping[str, Reward], config: ServeConfig | None = None) 
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        for name, served in server.served.items():
-            if served.batcher is not None:
-                server.metrics.queue_depth.labels(name).set(served.batcher.depth)
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        return Response(server.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        body = server.render_metrics()
+        if merge_metrics is not None:
+            body = await merge_metrics(body)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/rewards")
     async def list_rewards() -> dict[str, Any]:

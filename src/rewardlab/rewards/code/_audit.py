@@ -1,4 +1,4 @@
-"""What the audit needs to know about the code family: its attack probes and its gold answers."""
+"""What the audit needs to know about the code family: its attack probes, gold answers and task fields."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rewardlab._probe import ProbeInput, probe, register_gold_renderer
+from rewardlab._probe import ProbeInput, TaskField, probe, register_gold_renderer, register_task_fields
 
 CODE_REWARDS = ("code",)
 """Reward names the code probes apply to."""
@@ -80,3 +80,15 @@ def _code_gold(reference: str, fields: Mapping[str, Any]) -> str:
 
 
 register_gold_renderer(CODE_REWARDS, _code_gold)
+register_task_fields(
+    CODE_REWARDS,
+    [
+        TaskField("test", "a HumanEval-style check program (with entry_point)", required=True),
+        TaskField("tests", "assert statements (MBPP style)", required=True),
+        TaskField("calls", "calls with arguments and expected return values", required=True),
+        TaskField("io", "stdin and expected stdout pairs", required=True),
+        TaskField("entry_point", "the name of the function under test"),
+        TaskField("test_imports", "import lines run before the tests"),
+        TaskField("test_setup_code", "code run before the tests"),
+    ],
+)

@@ -1,11 +1,14 @@
-"""What the audit needs to know about the math family: gold answers and boxed worked solutions."""
+"""What the audit needs to know about the math family: gold answers and boxed worked solutions.
+
+The reward reads only the reference, so no task field is declared.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from rewardlab._probe import register_gold_renderer, register_reference_reader
+from rewardlab._probe import register_gold_renderer, register_reference_reader, register_task_fields
 from rewardlab.rewards.math._answer import find_boxes
 
 
@@ -14,6 +17,7 @@ def _math_gold(reference: str, fields: Mapping[str, Any]) -> str:
 
 
 register_gold_renderer(("math",), _math_gold)
+register_task_fields(("math",), [])
 
 
 def _boxed_solution(raw: str) -> tuple[str, str | None] | None:

@@ -16,7 +16,7 @@ from typing import Any
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score
 from rewardlab.rewards._optional import require
-from rewardlab.rewards._reference_text import text_references
+from rewardlab.rewards.reference_text._reference_text import text_references
 
 MAX_EMBED_CHARS = 20_000
 """Completions longer than this are cut before encoding: the model reads at most

@@ -32,7 +32,7 @@ from typing import Any
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score
 from rewardlab.rewards._optional import MissingExtra, require
-from rewardlab.rewards._tool_parse import (
+from rewardlab.rewards.tool_call._tool_parse import (
     ALL_FORMATS,
     CallFormat,
     NoToolCall,

@@ -1,0 +1,1 @@
+"""The embedding family: cosine similarity of sentence embeddings (`embedding_similarity`)."""

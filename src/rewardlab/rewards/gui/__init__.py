@@ -1,0 +1,1 @@
+"""The GUI family: grounding rewards for clicks and boxes on a screen (`gui_point`, `gui_box`)."""

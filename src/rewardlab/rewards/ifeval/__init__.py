@@ -1,0 +1,1 @@
+"""The IFEval family: verifiable instructions checked by the reference checkers (`ifeval`)."""

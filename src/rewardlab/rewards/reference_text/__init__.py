@@ -1,0 +1,1 @@
+"""The reference-text family: BLEU, chrF, TER and ROUGE against reference texts (`bleu`, `chrf`, `ter`, `rouge`)."""

@@ -1,0 +1,1 @@
+"""The tool-call family: predicted tool calls against reference calls (`tool_call`)."""
