@@ -70,16 +70,21 @@ def agreement(label: str, outputs: dict[str, bytes], exact: bool) -> str:
     parsed = {name: [json.loads(line) for line in out.splitlines()] for name, out in outputs.items()}
     base = parsed["local --workers 1"]
     worst = 0.0
+    floats = ("reward", "reward_components")
     for rows in parsed.values():
         for a, b in zip(base, rows, strict=True):
-            assert {k: v for k, v in a.items() if k != "reward"} == {k: v for k, v in b.items() if k != "reward"}
-            worst = max(worst, abs(a["reward"] - b["reward"]))
+            assert {k: v for k, v in a.items() if k not in floats} == {k: v for k, v in b.items() if k not in floats}
+            assert a["reward_components"].keys() == b["reward_components"].keys()
+            pairs = [(a["reward"], b["reward"])] + [
+                (v, b["reward_components"][k]) for k, v in a["reward_components"].items()
+            ]
+            worst = max([worst] + [abs(x - y) for x, y in pairs])
     assert worst < 1e-6, f"{label}: rewards differ by {worst:g}"
     assert outputs["local --workers 1"] == outputs["local --workers 2"], f"{label}: local outputs differ"
     assert outputs["ray --actors 1"] == outputs["ray --actors 2"], f"{label}: Ray outputs differ"
     return (
         "outputs byte-identical among the local runs and among the Ray runs (asserted); Ray against local: "
-        f"same rows, statuses and order, rewards within {worst:.1e} (asserted < 1e-6: torch's thread count)"
+        f"same rows, statuses and order, rewards and components within {worst:.1e} (asserted < 1e-6: torch threads)"
     )
 
 
