@@ -559,10 +559,7 @@ def _stream(
 def _write_failed(job: JobOutput, reward: Reward, span: _Span) -> DataError | None:
     """A batch that did not come back from Ray: its rows are ``error``, written in their place."""
     raws = _raw_rows(job.path, span)
-    failure = CallResult(
-        Status.ERROR,
-        reason=f"lost on Ray after {ACTOR_RETRIES} retries (the actor scoring it died each time; see Ray's log)",
-    )
+    failure = CallResult(Status.ERROR, reason="it never came back from Ray (its task failed; see Ray's log)")
     result: _ChunkResult = _failed_chunk(
         raws, failure, reward, job.path, job.fields, job.output_field, job.encode, job.skip_bad
     )
