@@ -437,11 +437,20 @@ def test_replaced_database_file_is_reread(tmp_path: Path) -> None:
     assert reward.run_inline([sample])[0].value == 0.0
 
 
-def test_bad_parameters_are_errors_not_zeros(db: Path) -> None:
+def test_bad_parameters_are_refused_at_load_not_zeros() -> None:
+    # Out-of-bounds values never reach a query: loading refuses them and names the parameter.
+    for name, value in (("float_tol", -1.0), ("timeout", 0.0), ("max_memory_mb", 0), ("max_rows", -1)):
+        for reward in ("sql", "sql_partial_match"):
+            with pytest.raises(rewardlab.RewardParamError, match=f"parameter '{name}'"):
+                rewardlab.load(reward, **{name: value})
+    with pytest.raises(rewardlab.RewardParamError, match="parameter 'engine'"):
+        rewardlab.load("sql", engine="postgres")
+
+
+def test_a_timeout_that_is_not_finite_is_an_error_not_a_zero(db: Path) -> None:
     sample = Sample(completion="SELECT 1", reference="SELECT 1", extras={"db": str(db)})
-    for params in ({"float_tol": -1.0}, {"timeout": 0.0}, {"max_memory_mb": 0}):
-        score = rewardlab.load("sql", **params).run_inline([sample])[0]
-        assert score.status is Status.ERROR, (params, score)
+    score = rewardlab.load("sql", timeout=float("inf")).run_inline([sample])[0]
+    assert score.status is Status.ERROR and "timeout" in (score.reason or "")
 
 
 def test_signature_round_trip() -> None:

@@ -461,6 +461,10 @@ class FunctionReward(Reward, Generic[P]):
                 known = ", ".join(self.declared) or "none"
                 raise RewardParamError(f"reward {self.name!r} has no parameter {key!r} (parameters: {known})")
             merged[key] = coerce_param(key, value, self.declared[key].annotation)
+        # bounds of shared parameter groups (rewardlab._params.with_params) are checked now, at load time
+        check = getattr(self.fn, "__reward_params_check__", None)
+        if check is not None and params:
+            check(merged)
         return self._variant(merged, self.timeout)
 
     def _variant(self, params: Mapping[str, Any], timeout: float | None) -> FunctionReward[P]:

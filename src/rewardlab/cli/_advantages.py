@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
 from rewardlab._io import DataError
-from rewardlab.cli._common import err, fail
+from rewardlab.cli._common import (
+    Progress,
+    err,
+    fail,
+    show_progress,
+)
 
 
 def advantages(
@@ -26,7 +30,7 @@ def advantages(
     batch_normalize: bool = typer.Option(True, help="normalize_then_sum: standardise the sums over the batch."),
     min_value: float = typer.Option(0.0, help="bnpo: lowest possible reward."),
     max_value: float = typer.Option(1.0, help="bnpo: highest possible reward."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    progress: Progress = None,
 ) -> None:
     """Add an advantage per row, computed within groups of rows that share GROUP_BY.
 
@@ -34,7 +38,7 @@ def advantages(
     """
     from rewardlab.advantages import DEFAULT_EPS, advantages_file
 
-    show = sys.stderr.isatty() if progress is None else progress
+    show = show_progress(progress)
     bar = None
     if show:
         from rich.progress import Progress

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +13,22 @@ from rewardlab._io import DataError
 from rewardlab._types import FieldMap
 from rewardlab.cli._common import (
     CompletionField,
+    HtmlReport,
     IdField,
+    InProcess,
+    JsonReport,
+    Params,
+    Progress,
     PromptField,
     ReferenceField,
+    ReferenceRegex,
+    RowLimit,
     Timeout,
     Workers,
     err,
     fail,
     load_reward,
+    show_progress,
 )
 
 if TYPE_CHECKING:
@@ -58,9 +65,9 @@ def _pct(value: float | None) -> str:
 def audit_command(
     reward: str = typer.Option(..., "--reward", "-r", help="Reward name, signature, or spec file."),
     data: Path = typer.Option(..., "--data", "-d", help="Rows to audit on: .jsonl or .parquet."),
-    param: list[str] = typer.Option(None, "--param", "-p", help="Reward parameter key=value (repeatable)."),
-    output: Path = typer.Option(None, "--output", "-o", help="Write the HTML report here."),
-    json_path: Path = typer.Option(None, "--json", help="Write the JSON report here."),
+    param: Params = None,
+    output: HtmlReport = None,
+    json_path: JsonReport = None,
     fail_on: list[str] = typer.Option(
         None, "--fail-on", help="Rules like 'probe_fpr>0.05,gold_failures>0'; exit 1 when one holds (repeatable)."
     ),
@@ -69,20 +76,20 @@ def audit_command(
     completion_field: CompletionField = "completion",
     prompt_field: PromptField = "prompt",
     reference_field: ReferenceField = "reference",
-    reference_regex: str = typer.Option(None, help="Regex whose first group extracts the reference."),
+    reference_regex: ReferenceRegex = None,
     solution_field: str = typer.Option(None, help="Field with a worked solution (for the truncation probe)."),
     id_field: IdField = "id",
     probe: list[str] = typer.Option(None, "--probe", help="Run only these probes (repeatable; default all)."),
     probe_rows: int = typer.Option(None, min=1, help="Probe a seeded sample of this many rows (default all)."),
-    limit: int = typer.Option(None, min=1, help="Read at most this many rows."),
+    limit: RowLimit = None,
     full_credit: float = typer.Option(None, help="Value that counts as full credit (default: top of the range)."),
     seed: int = typer.Option(0, help="Seed for probes and bootstrap."),
     examples: int = typer.Option(5, min=0, help="Examples kept per probe and table."),
     bootstrap: int = typer.Option(2000, min=0, help="Bootstrap resamples for the 95% intervals."),
     workers: Workers = None,
     timeout: Timeout = None,
-    in_process: bool = typer.Option(False, "--in-process", help="Score non-isolated rewards in this process."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    in_process: InProcess = False,
+    progress: Progress = None,
 ) -> None:
     """Audit a reward: gold self-check, attack probes, labelled rates, training-signal diagnostics."""
     from rewardlab.audit import RuleError, audit, parse_fail_rules
@@ -104,7 +111,7 @@ def audit_command(
         reference_regex,
         solution_field,
     )
-    show = sys.stderr.isatty() if progress is None else progress
+    show = show_progress(progress)
     try:
         report = audit(
             loaded,
@@ -182,8 +189,8 @@ def _print_audit(doc: dict[str, Any]) -> None:
 def diff_command(
     reward: list[str] = typer.Option(..., "--reward", "-r", help="Two rewards: -r A -r B (names, signatures, specs)."),
     data: Path = typer.Option(..., "--data", "-d", help="Rows: .jsonl or .parquet."),
-    output: Path = typer.Option(None, "--output", "-o", help="Write an HTML report here."),
-    json_path: Path = typer.Option(None, "--json", help="Write the JSON report here."),
+    output: HtmlReport = None,
+    json_path: JsonReport = None,
     fail_on: list[str] = typer.Option(
         None, "--fail-on", help="Rules like 'disagreement_rate>0.01'; exit 1 if one holds."
     ),
@@ -194,15 +201,15 @@ def diff_command(
     completion_field: CompletionField = "completion",
     prompt_field: PromptField = "prompt",
     reference_field: ReferenceField = "reference",
-    reference_regex: str = typer.Option(None, help="Regex whose first group extracts the reference."),
+    reference_regex: ReferenceRegex = None,
     id_field: IdField = "id",
-    limit: int = typer.Option(None, min=1, help="Read at most this many rows."),
+    limit: RowLimit = None,
     tolerance: float = typer.Option(1e-9, help="Values closer than this are equal."),
     examples: int = typer.Option(5, min=0, help="Examples kept per category."),
     seed: int = typer.Option(0, help="Seed for probe generation."),
     workers: Workers = None,
-    in_process: bool = typer.Option(False, "--in-process", help="Score non-isolated rewards in this process."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    in_process: InProcess = False,
+    progress: Progress = None,
 ) -> None:
     """Show where two rewards (or two versions of one) disagree, with counts and examples."""
     from rewardlab.audit import RuleError, diff
@@ -219,7 +226,7 @@ def diff_command(
     fields = _fields(
         completion_field, prompt_field, reference_field, id_field, label_field, None, reference_regex, None
     )
-    show = sys.stderr.isatty() if progress is None else progress
+    show = show_progress(progress)
     try:
         report = diff(
             a,

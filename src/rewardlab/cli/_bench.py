@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from rewardlab.cli._common import CompletionField, PromptField, Timeout, Workers, err, fail, load_reward
+from rewardlab.cli._common import (
+    CompletionField,
+    HtmlReport,
+    JsonReport,
+    Params,
+    Progress,
+    PromptField,
+    Timeout,
+    Workers,
+    err,
+    fail,
+    load_reward,
+    show_progress,
+)
 
 
 def _write(path: Path, text: str) -> None:
@@ -22,7 +34,7 @@ def _write(path: Path, text: str) -> None:
 def bench_command(
     data: Path = typer.Argument(None, help="Benchmark data: a .json/.jsonl(.gz) file or a folder of them."),
     reward: str = typer.Option(None, "--reward", "-r", help="Reward name, signature, spec file or URL."),
-    param: list[str] = typer.Option(None, "--param", "-p", help="Reward parameter key=value (repeatable)."),
+    param: Params = None,
     data_format: str = typer.Option(
         "auto", "--format", "-f", help="pairs, llmbar, rmbench, bon, rewardmath, judgebench (default: detect)."
     ),
@@ -36,14 +48,14 @@ def bench_command(
         None,
         help="Combine step-score lists of --scores: min, max, prod, geometric_mean, mean, mean_logit, mean_odd, last.",
     ),
-    html: Path = typer.Option(None, "--output", "-o", help="Write an HTML report here."),
-    json_out: Path = typer.Option(None, "--json", help="Write the JSON report here."),
+    html: HtmlReport = None,
+    json_out: JsonReport = None,
     resamples: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% interval."),
     seed: int = typer.Option(0, help="Seed of the bootstrap and the random baseline."),
     workers: Workers = None,
     limit: int = typer.Option(None, min=1, help="Only the first N items."),
     timeout: Timeout = None,
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    progress: Progress = None,
 ) -> None:
     """Benchmark a reward on preference data with the benchmark's official metric."""
     from rewardlab.bench._data import DEFAULT_METRIC, BenchDataError, load_bench_data, load_score_items
@@ -53,7 +65,7 @@ def bench_command(
 
     if metric is not None and metric not in METRICS:
         fail(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}", 2)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = show_progress(progress)
     try:
         if scores is not None:
             if metric is None:
@@ -110,7 +122,7 @@ def select_command(
     input: Path = typer.Argument(..., help="Candidate rows: .jsonl or .parquet."),
     group_by: str = typer.Option("prompt", "--group-by", help="Field that groups candidates of one prompt."),
     reward: str = typer.Option(None, "--reward", "-r", help="Reward ranking candidates (not needed for majority)."),
-    param: list[str] = typer.Option(None, "--param", "-p", help="Reward parameter key=value (repeatable)."),
+    param: Params = None,
     method: str = typer.Option("best", "--method", help="best, majority, weighted_vote, raft or threshold."),
     k: int = typer.Option(1, "-k", min=1, help="Candidates kept per prompt by raft."),
     threshold: float = typer.Option(None, help="Minimum reward for the threshold method."),
@@ -126,7 +138,7 @@ def select_command(
     subsets: int = typer.Option(20, help="Random subsets per group and N for --eval."),
     seed: int = typer.Option(0, help="Seed of the --eval subsets."),
     workers: Workers = None,
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    progress: Progress = None,
 ) -> None:
     """Pick among each prompt's candidates: best-of-N, majority or weighted vote, RAFT, or a threshold."""
     from rewardlab._io import DataError, RowWriter, iter_raw_rows, parse_row
@@ -146,7 +158,7 @@ def select_command(
         fail("give --output for the selected rows, --eval for the accuracy curves, or both", 2)
     if evaluate and reference_field is None and label_field is None:
         fail("--eval needs --reference-field (answers checked by the answer reward) or --label-field", 2)
-    show = sys.stderr.isatty() if progress is None else progress
+    show = show_progress(progress)
     try:
         rows = [parse_row(input, raw) for raw in iter_raw_rows(input)]
         groups = sel.group_rows(rows, group_by, completion_field)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
@@ -28,6 +30,27 @@ Timeout = Annotated[
     Optional[float],  # noqa: UP045
     typer.Option("--timeout", help="Per-sample deadline in seconds for rewards that run in worker processes."),
 ]
+Params = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--param", "-p", help="Reward parameter key=value (repeatable)."),
+]
+Progress = Annotated[
+    Optional[bool],  # noqa: UP045
+    typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+]
+InProcess = Annotated[bool, typer.Option("--in-process", help="Score non-isolated rewards in this process.")]
+ReferenceRegex = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--reference-regex", help="Regex whose first group extracts the reference."),
+]
+RowLimit = Annotated[Optional[int], typer.Option("--limit", min=1, help="Read at most this many rows.")]  # noqa: UP045
+JsonReport = Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here.")]  # noqa: UP045
+HtmlReport = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write an HTML report here.")]  # noqa: UP045
+
+
+def show_progress(progress: bool | None) -> bool:
+    """``--progress/--no-progress`` when given, else whether stderr is a terminal."""
+    return sys.stderr.isatty() if progress is None else progress
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

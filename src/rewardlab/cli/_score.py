@@ -15,6 +15,8 @@ from rewardlab._types import FieldMap
 from rewardlab.cli._common import (
     CompletionField,
     IdField,
+    Params,
+    Progress,
     PromptField,
     ReferenceField,
     Timeout,
@@ -49,7 +51,7 @@ def score(
     input: Path = typer.Argument(..., help="Input rows: .jsonl or .parquet."),
     reward: str = typer.Option(..., "--reward", "-r", help="Reward name, signature, or spec file."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file (.jsonl or .parquet)."),
-    param: list[str] = typer.Option(None, "--param", "-p", help="Reward parameter key=value (repeatable)."),
+    param: Params = None,
     completion_field: CompletionField = "completion",
     prompt_field: PromptField = "prompt",
     reference_field: ReferenceField = "reference",
@@ -60,7 +62,7 @@ def score(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run into the same output."),
     skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Skip malformed rows instead of stopping."),
     bad_rows: Path = typer.Option(None, help="Where skipped rows are recorded (default OUTPUT.bad.jsonl)."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    progress: Progress = None,
     batch_size: int = typer.Option(
         None, min=1, help="Rows per batch (default 2048; 128 per worker for isolated rewards)."
     ),

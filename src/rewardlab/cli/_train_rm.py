@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
 from rewardlab._io import DataError
-from rewardlab.cli._common import err, fail
+from rewardlab.cli._common import (
+    Progress,
+    err,
+    fail,
+    show_progress,
+)
 
 
 def train_rm(
@@ -21,7 +25,7 @@ def train_rm(
     seed: int = typer.Option(0, help="Seed of the split, the bootstrap resamples and the initialisations."),
     encoder: str = typer.Option(None, help="Sentence-transformers folder (default: the packaged all-MiniLM-L6-v2)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, mps."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    progress: Progress = None,
 ) -> None:
     """Train an embedding RM (`embedding_rm`) on PAIRS and print its held-out pairwise accuracy."""
     from rewardlab.models import read_pairs, train_embedding_rm
@@ -34,7 +38,7 @@ def train_rm(
     except FileNotFoundError as exc:
         fail(str(exc), 2)
     err.print(f"{len(loaded)} pairs from {pairs}")
-    show = sys.stderr.isatty() if progress is None else progress
+    show = show_progress(progress)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
     bar = Progress(

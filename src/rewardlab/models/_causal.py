@@ -19,9 +19,9 @@ from typing import Any, Literal
 from rewardlab._types import Sample, Score
 from rewardlab.models import _engine as engine
 from rewardlab.models._inputs import MAX_TEXT_CHARS, completion_messages, prompt_messages
+from rewardlab.models._params import ModelLoading, PromptFit
 from rewardlab.rewards.math._answer import find_boxes
 
-Truncate = Literal["prompt_left", "abstain", "error"]
 Aggregate = Literal["min", "last", "mean", "product"]
 
 MAX_STEPS = 512
@@ -34,14 +34,14 @@ MAX_STEP_COMPONENTS = 64
 class CausalLM:
     """A causal LM and its tokenizer, loaded once; computes token log-probabilities in batches."""
 
-    def __init__(self, model: str, reward: str, *, device: str, dtype: str, batch_tokens: int | None) -> None:
+    def __init__(self, model: str, reward: str, loading: ModelLoading) -> None:
         self.torch = engine.torch_module(reward)
         source = engine.check_model_source(model, reward)
-        self.device = engine.resolve_device(device, reward)
+        self.device = engine.resolve_device(loading.device, reward)
         self.tokenizer = engine.load_tokenizer(source, reward)
-        self.model = engine.load_model("AutoModelForCausalLM", source, reward, device=self.device, dtype=dtype)
+        self.model = engine.load_model("AutoModelForCausalLM", source, reward, device=self.device, dtype=loading.dtype)
         self.max_length = engine.token_limit(self.tokenizer, self.model.config)
-        self.budget = batch_tokens or engine.default_batch_tokens(self.device)
+        self.budget = loading.batch_tokens or engine.default_batch_tokens(self.device)
         self.has_template = bool(getattr(self.tokenizer, "chat_template", None))
 
     def text_ids(self, text: str) -> list[int]:
@@ -156,19 +156,16 @@ class DPOImplicit:
         reference: str,
         beta: float = 0.1,
         reduce: Literal["sum", "mean"] = "sum",
-        truncate: Truncate = "prompt_left",
-        max_length: int | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_tokens: int | None = None,
+        truncation: PromptFit = PromptFit(),
+        loading: ModelLoading = ModelLoading(),
     ) -> None:
         if reduce not in ("sum", "mean"):
             raise ValueError(f"reduce must be sum or mean, got {reduce!r}")
-        self.beta, self.reduce, self.truncate = beta, reduce, truncate
-        self.policy = CausalLM(policy, "dpo_implicit", device=device, dtype=dtype, batch_tokens=batch_tokens)
-        self.reference = CausalLM(reference, "dpo_implicit", device=device, dtype=dtype, batch_tokens=batch_tokens)
+        self.beta, self.reduce, self.truncate = beta, reduce, truncation.truncate
+        self.policy = CausalLM(policy, "dpo_implicit", loading)
+        self.reference = CausalLM(reference, "dpo_implicit", loading)
         _check_same_vocabulary(self.policy, self.reference, "dpo_implicit")
-        self.max_length = max_length or min(self.policy.max_length, self.reference.max_length)
+        self.max_length = truncation.max_length or min(self.policy.max_length, self.reference.max_length)
         self.lock = engine.ComputeLock()
 
     def _build(self, sample: Sample) -> Built:
@@ -246,17 +243,14 @@ class Likelihood:
         *,
         model: str,
         reduce: Literal["mean_prob", "prob", "mean_log_prob", "log_prob"] = "mean_prob",
-        truncate: Truncate = "prompt_left",
-        max_length: int | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_tokens: int | None = None,
+        truncation: PromptFit = PromptFit(),
+        loading: ModelLoading = ModelLoading(),
     ) -> None:
         if reduce not in ("mean_prob", "prob", "mean_log_prob", "log_prob"):
             raise ValueError(f"reduce must be mean_prob, prob, mean_log_prob or log_prob, got {reduce!r}")
-        self.reduce, self.truncate = reduce, truncate
-        self.lm = CausalLM(model, "likelihood", device=device, dtype=dtype, batch_tokens=batch_tokens)
-        self.max_length = max_length or self.lm.max_length
+        self.reduce, self.truncate = reduce, truncation.truncate
+        self.lm = CausalLM(model, "likelihood", loading)
+        self.max_length = truncation.max_length or self.lm.max_length
         self.lock = engine.ComputeLock()
 
     def _build(self, sample: Sample) -> Built:
@@ -342,11 +336,8 @@ class ProcessRM:
         positive_token: str = "+",
         negative_token: str | None = "-",
         aggregate: Aggregate = "min",
-        truncate: Truncate = "prompt_left",
-        max_length: int | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_tokens: int | None = None,
+        truncation: PromptFit = PromptFit(),
+        loading: ModelLoading = ModelLoading(),
     ) -> None:
         if mode not in ("classifier", "implicit"):
             raise ValueError(f"mode must be classifier or implicit, got {mode!r}")
@@ -356,15 +347,13 @@ class ProcessRM:
             raise ValueError("aggregate=product multiplies probabilities; implicit step rewards are log-ratios")
         if mode == "implicit" and not reference:
             raise ValueError("mode=implicit needs reference= (the reference model of the implicit PRM)")
-        self.mode, self.beta, self.how, self.truncate = mode, beta, aggregate, truncate
+        self.mode, self.beta, self.how, self.truncate = mode, beta, aggregate, truncation.truncate
         self.separator, self.tag = step_separator, step_tag
-        self.lm = CausalLM(model, "prm", device=device, dtype=dtype, batch_tokens=batch_tokens)
-        self.reference = (
-            CausalLM(reference, "prm", device=device, dtype=dtype, batch_tokens=batch_tokens) if reference else None
-        )
+        self.lm = CausalLM(model, "prm", loading)
+        self.reference = CausalLM(reference, "prm", loading) if reference else None
         if self.reference is not None:
             _check_same_vocabulary(self.lm, self.reference, "prm")
-        self.max_length = max_length or self.lm.max_length
+        self.max_length = truncation.max_length or self.lm.max_length
         if mode == "classifier":
             self.tag_ids = self.lm.text_ids(step_tag)
             if not self.tag_ids:

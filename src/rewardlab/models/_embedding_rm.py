@@ -25,6 +25,7 @@ from rewardlab.models import _engine as engine
 from rewardlab.models._encoder import DEFAULT_ENCODER, SentenceEncoder
 from rewardlab.models._inputs import MAX_TEXT_CHARS, completion_messages, prompt_messages
 from rewardlab.models._pairs import Pair
+from rewardlab.models._params import ModelLoading
 
 FORMAT = "rewardlab-embedding-rm/1"
 META_FILE = "embedding_rm.json"
@@ -214,9 +215,7 @@ class EmbeddingRM:
         mode: Literal["mean", "conservative"] = "mean",
         k: float = 1.0,
         encoder: str | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_tokens: int | None = None,
+        loading: ModelLoading = ModelLoading(),
     ) -> None:
         import numpy as np
 
@@ -235,9 +234,7 @@ class EmbeddingRM:
         with np.load(folder / HEADS_FILE) as data:
             self.weights = data["weights"] / data["scale"][None, :]
         self.mode, self.k = mode, k
-        self.encoder = SentenceEncoder(
-            encoder or meta.get("encoder"), device=device, dtype=dtype, batch_tokens=batch_tokens
-        )
+        self.encoder = SentenceEncoder(encoder or meta.get("encoder"), **loading.kwargs())
         if self.weights.shape[1] != 2 * self.encoder.dimension:
             raise engine.ModelLoadError(
                 f"embedding_rm: heads expect {self.weights.shape[1] // 2}-dimensional embeddings, the encoder gives "

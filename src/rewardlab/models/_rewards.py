@@ -12,31 +12,38 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Literal
 
+from rewardlab._params import with_params
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score
 from rewardlab.models._causal import DPOImplicit, Likelihood, ProcessRM
 from rewardlab.models._embedding_rm import EmbeddingRM
+from rewardlab.models._params import ModelLoading, PromptFit
 from rewardlab.models._rm import ClassifierRM
 
 Batch = Callable[[list[Sample]], list[Score]]
-Truncate = Literal["prompt_left", "abstain", "error"]
 UNBOUNDED = (-math.inf, math.inf)
 
 
+def _serve(scorer: ClassifierRM | DPOImplicit | Likelihood | ProcessRM | EmbeddingRM) -> Iterator[Batch]:
+    """Yield the loaded model's batch scorer; release the model when the reward is closed."""
+    try:
+        yield scorer.score
+    finally:
+        scorer.close()
+
+
 @reward(name="rm", range=UNBOUNDED, batched=True, placement="resident", factory=True)
+@with_params(truncation=PromptFit, loading=ModelLoading)
 def rm(
     *,
     model: str,
     head: int | None = None,
     label: str | None = None,
     sigmoid: bool = False,
-    truncate: Truncate = "prompt_left",
-    max_length: int | None = None,
+    truncation: PromptFit,
     markup: Literal["strip", "abstain", "keep"] = "strip",
     template: Literal["auto", "chat", "pair"] = "auto",
-    device: str = "auto",
-    dtype: str = "auto",
-    batch_tokens: int | None = None,
+    loading: ModelLoading,
 ) -> Iterator[Batch]:
     """Score from a sequence-classification reward model (``AutoModelForSequenceClassification``).
 
@@ -56,37 +63,30 @@ def rm(
         device, dtype: ``auto`` picks cuda/mps/cpu and bf16 on accelerators, fp32 on CPU.
         batch_tokens: padded tokens per forward pass (default 8192 on CPU, 65536 on GPU).
     """
-    scorer = ClassifierRM(
-        model=model,
-        head=head,
-        label=label,
-        sigmoid=sigmoid,
-        truncate=truncate,
-        max_length=max_length,
-        markup=markup,
-        template=template,
-        device=device,
-        dtype=dtype,
-        batch_tokens=batch_tokens,
+    yield from _serve(
+        ClassifierRM(
+            model=model,
+            head=head,
+            label=label,
+            sigmoid=sigmoid,
+            truncation=truncation,
+            markup=markup,
+            template=template,
+            loading=loading,
+        )
     )
-    try:
-        yield scorer.score
-    finally:
-        scorer.close()
 
 
 @reward(name="dpo_implicit", range=UNBOUNDED, batched=True, placement="resident", factory=True)
+@with_params(truncation=PromptFit, loading=ModelLoading)
 def dpo_implicit(
     *,
     policy: str,
     reference: str,
     beta: float = 0.1,
     reduce: Literal["sum", "mean"] = "sum",
-    truncate: Truncate = "prompt_left",
-    max_length: int | None = None,
-    device: str = "auto",
-    dtype: str = "auto",
-    batch_tokens: int | None = None,
+    truncation: PromptFit,
+    loading: ModelLoading,
 ) -> Iterator[Batch]:
     """DPO implicit reward ``beta * (log pi(y|x) - log pi_ref(y|x))``.
 
@@ -102,33 +102,21 @@ def dpo_implicit(
     text is tokenised on its own and appended (as preference trainers do), and only its tokens are
     summed. Components: ``logp_policy``, ``logp_reference``, ``tokens``.
     """
-    scorer = DPOImplicit(
-        policy=policy,
-        reference=reference,
-        beta=beta,
-        reduce=reduce,
-        truncate=truncate,
-        max_length=max_length,
-        device=device,
-        dtype=dtype,
-        batch_tokens=batch_tokens,
+    yield from _serve(
+        DPOImplicit(
+            policy=policy, reference=reference, beta=beta, reduce=reduce, truncation=truncation, loading=loading
+        )
     )
-    try:
-        yield scorer.score
-    finally:
-        scorer.close()
 
 
 @reward(name="likelihood", range=(-math.inf, 1.0), batched=True, placement="resident", factory=True)
+@with_params(truncation=PromptFit, loading=ModelLoading)
 def likelihood(
     *,
     model: str,
     reduce: Literal["mean_prob", "prob", "mean_log_prob", "log_prob"] = "mean_prob",
-    truncate: Truncate = "prompt_left",
-    max_length: int | None = None,
-    device: str = "auto",
-    dtype: str = "auto",
-    batch_tokens: int | None = None,
+    truncation: PromptFit,
+    loading: ModelLoading,
 ) -> Iterator[Batch]:
     """Reference-answer likelihood (VeriFree / RLPR style), for answers no verifier can check.
 
@@ -142,22 +130,11 @@ def likelihood(
         reduce: ``mean_prob`` (default, RLPR: mean per-token probability, in [0, 1]), ``prob``
             (VeriFree: the sequence probability), ``mean_log_prob`` or ``log_prob``.
     """
-    scorer = Likelihood(
-        model=model,
-        reduce=reduce,
-        truncate=truncate,
-        max_length=max_length,
-        device=device,
-        dtype=dtype,
-        batch_tokens=batch_tokens,
-    )
-    try:
-        yield scorer.score
-    finally:
-        scorer.close()
+    yield from _serve(Likelihood(model=model, reduce=reduce, truncation=truncation, loading=loading))
 
 
 @reward(name="prm", range=UNBOUNDED, batched=True, placement="resident", factory=True)
+@with_params(truncation=PromptFit, loading=ModelLoading)
 def prm(
     *,
     model: str,
@@ -169,11 +146,8 @@ def prm(
     positive_token: str = "+",
     negative_token: str | None = "-",
     aggregate: Literal["min", "last", "mean", "product"] = "min",
-    truncate: Truncate = "prompt_left",
-    max_length: int | None = None,
-    device: str = "auto",
-    dtype: str = "auto",
-    batch_tokens: int | None = None,
+    truncation: PromptFit,
+    loading: ModelLoading,
 ) -> Iterator[Batch]:
     """Process reward: a score per reasoning step, aggregated.
 
@@ -188,38 +162,32 @@ def prm(
     ``aggregate``: ``min`` (default; PURE's min-form credit), ``last``, ``mean``, ``product``
     (classifier mode only). Components: ``steps`` and ``step_0``, ``step_1``, ... (the first 64).
     """
-    scorer = ProcessRM(
-        model=model,
-        mode=mode,
-        reference=reference,
-        beta=beta,
-        step_separator=step_separator,
-        step_tag=step_tag,
-        positive_token=positive_token,
-        negative_token=negative_token,
-        aggregate=aggregate,
-        truncate=truncate,
-        max_length=max_length,
-        device=device,
-        dtype=dtype,
-        batch_tokens=batch_tokens,
+    yield from _serve(
+        ProcessRM(
+            model=model,
+            mode=mode,
+            reference=reference,
+            beta=beta,
+            step_separator=step_separator,
+            step_tag=step_tag,
+            positive_token=positive_token,
+            negative_token=negative_token,
+            aggregate=aggregate,
+            truncation=truncation,
+            loading=loading,
+        )
     )
-    try:
-        yield scorer.score
-    finally:
-        scorer.close()
 
 
 @reward(name="embedding_rm", range=UNBOUNDED, batched=True, placement="resident", factory=True)
+@with_params(loading=ModelLoading)
 def embedding_rm(
     *,
     model: str,
     mode: Literal["mean", "conservative"] = "mean",
     k: float = 1.0,
     encoder: str | None = None,
-    device: str = "auto",
-    dtype: str = "auto",
-    batch_tokens: int | None = None,
+    loading: ModelLoading,
 ) -> Iterator[Batch]:
     """An ensemble of Bradley-Terry heads on frozen sentence embeddings (CPU-cheap).
 
@@ -233,13 +201,7 @@ def embedding_rm(
     Components: ``mean``, ``std``, ``head_0``... (up to 16), and ``response_tokens_cut`` when the
     response is longer than the encoder reads (256 tokens for all-MiniLM-L6-v2; the reason says so).
     """
-    scorer = EmbeddingRM(
-        model=model, mode=mode, k=k, encoder=encoder, device=device, dtype=dtype, batch_tokens=batch_tokens
-    )
-    try:
-        yield scorer.score
-    finally:
-        scorer.close()
+    yield from _serve(EmbeddingRM(model=model, mode=mode, k=k, encoder=encoder, loading=loading))
 
 
 __all__ = ["dpo_implicit", "embedding_rm", "likelihood", "prm", "rm"]

@@ -17,8 +17,7 @@ from rewardlab.models._inputs import (
     prompt_chars,
     prompt_messages,
 )
-
-Truncate = Literal["prompt_left", "abstain", "error"]
+from rewardlab.models._params import ModelLoading, PromptFit
 
 FALLBACK_MAX_LENGTH = 4096
 """Used when neither the tokenizer nor the config states a usable maximum length."""
@@ -45,23 +44,18 @@ class ClassifierRM:
         head: int | None = None,
         label: str | None = None,
         sigmoid: bool = False,
-        truncate: Truncate = "prompt_left",
-        max_length: int | None = None,
+        truncation: PromptFit = PromptFit(),
         markup: Literal["strip", "abstain", "keep"] = "strip",
         template: Literal["auto", "chat", "pair"] = "auto",
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_tokens: int | None = None,
+        loading: ModelLoading = ModelLoading(),
     ) -> None:
-        if truncate not in ("prompt_left", "abstain", "error"):
-            raise ValueError(f"truncate must be prompt_left, abstain or error, got {truncate!r}")
         name = "rm"
         self.torch = engine.torch_module(name)
         source = engine.check_model_source(model, name)
-        self.device = engine.resolve_device(device, name)
+        self.device = engine.resolve_device(loading.device, name)
         self.tokenizer = engine.load_tokenizer(source, name)
         self.model = engine.load_model(
-            "AutoModelForSequenceClassification", source, name, device=self.device, dtype=dtype
+            "AutoModelForSequenceClassification", source, name, device=self.device, dtype=loading.dtype
         )
         config = self.model.config
         if getattr(config, "pad_token_id", None) is None:
@@ -69,14 +63,14 @@ class ClassifierRM:
             config.pad_token_id = self.tokenizer.pad_token_id
         self.head = _head_index(head, label, config, model)
         self.sigmoid = sigmoid
-        self.truncate = truncate
-        self.max_length = max_length or engine.token_limit(self.tokenizer, config, FALLBACK_MAX_LENGTH)
+        self.truncate = truncation.truncate
+        self.max_length = truncation.max_length or engine.token_limit(self.tokenizer, config, FALLBACK_MAX_LENGTH)
         self.markup = MarkupPolicy(markup, self.tokenizer)
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
         if template == "chat" and not has_template:
             raise engine.ModelLoadError(f"rm: the tokenizer of {model!r} has no chat template (use template=pair)")
         self.use_template = has_template if template == "auto" else template == "chat"
-        self.budget = batch_tokens or engine.default_batch_tokens(self.device)
+        self.budget = loading.batch_tokens or engine.default_batch_tokens(self.device)
         self.lock = engine.ComputeLock()
         self.uses_token_types = "token_type_ids" in getattr(self.tokenizer, "model_input_names", [])
 

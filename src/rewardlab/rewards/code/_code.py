@@ -15,8 +15,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
+from annotated_types import Ge, Gt
+
+from rewardlab._params import ParamGroup, with_params
 from rewardlab._reward import reward
 from rewardlab._signature import Signature
 from rewardlab._types import Sample, Score
@@ -357,19 +360,24 @@ def _reason(run: CodeRun, passed: int, total: int, fallback: str | None = None) 
     return head[: max(40, _REASON_CHARS - len(tail))] + tail[:_REASON_CHARS]
 
 
+@dataclass(frozen=True)
+class CodeOptions(ParamGroup):
+    """The parameters of ``code`` (see `code`), checked when the reward is loaded."""
+
+    credit: Credit = "all"
+    backend: str = "auto"
+    timeout: Annotated[float, Gt(0)] = 10.0
+    memory_mb: Annotated[int, Ge(1)] = 1024
+    output_bytes: Annotated[int, Ge(1)] = 1_000_000
+    io_compare: Literal["lines", "tokens"] = "lines"
+    entry_point: Optional[str] = None  # noqa: UP045 - read at run time on Python 3.10
+    workers: Optional[Annotated[int, Ge(1)]] = None  # noqa: UP045
+    reuse: bool = True
+
+
 @reward(name="code", range=(0.0, 1.0), batched=True, factory=True)
-def code(
-    *,
-    credit: Credit = "all",
-    backend: str = "auto",
-    timeout: float = 10.0,
-    memory_mb: int = 1024,
-    output_bytes: int = 1_000_000,
-    io_compare: Literal["lines", "tokens"] = "lines",
-    entry_point: str | None = None,
-    workers: int | None = None,
-    reuse: bool = True,
-) -> Iterator[Callable[[list[Sample]], list[Score]]]:
+@with_params(options=CodeOptions)
+def code(*, options: CodeOptions) -> Iterator[Callable[[list[Sample]], list[Score]]]:
     """Run the completion's code against the row's tests in a sandbox.
 
     Tests come from the row: ``test`` + ``entry_point`` (HumanEval ``check``),
@@ -390,54 +398,20 @@ def code(
     samples (each sample still runs in a fresh fork, after a full reset; see
     `rewardlab.runtime.SandboxWorker`); ``workers`` is how many run at once.
     """
-    params = {
-        "credit": credit,
-        "backend": backend,
-        "timeout": timeout,
-        "memory_mb": memory_mb,
-        "output_bytes": output_bytes,
-        "io_compare": io_compare,
-        "entry_point": entry_point,
-        "workers": workers,
-        "reuse": reuse,
-    }
     sandboxes = Sandboxes()
     try:
-        yield lambda samples: score_code(samples, sandboxes, **params)  # type: ignore[arg-type]
+        yield lambda samples: score_code(samples, sandboxes, options)
     finally:
         sandboxes.close()
 
 
-def score_code(
-    samples: list[Sample],
-    sandboxes: Sandboxes,
-    *,
-    credit: Credit = "all",
-    backend: str = "auto",
-    timeout: float = 10.0,
-    memory_mb: int = 1024,
-    output_bytes: int = 1_000_000,
-    io_compare: Literal["lines", "tokens"] = "lines",
-    entry_point: str | None = None,
-    workers: int | None = None,
-    reuse: bool = True,
-) -> list[Score]:
+def score_code(samples: list[Sample], sandboxes: Sandboxes, options: CodeOptions) -> list[Score]:
     """Score a batch with the sandboxes of one `code` reward (see `code`)."""
-    params = {
-        "credit": credit,
-        "backend": backend,
-        "timeout": timeout,
-        "memory_mb": memory_mb,
-        "output_bytes": output_bytes,
-        "io_compare": io_compare,
-        "entry_point": entry_point,
-        "workers": workers,
-        "reuse": reuse,
-    }
-    if credit not in ("all", "fraction", "difficulty"):
-        raise ValueError(f"credit must be all, fraction or difficulty, got {credit!r}")
+    params = options.kwargs()
+    credit, backend, entry_point, io_compare = options.credit, options.backend, options.entry_point, options.io_compare
+    limits = _limits(options.timeout, options.memory_mb, options.output_bytes)
     try:
-        box = sandboxes.get(backend, _limits(timeout, memory_mb, output_bytes), reuse=reuse)
+        box = sandboxes.get(backend, limits, reuse=options.reuse)
     except SandboxUnavailable as exc:
         return [Score.error(str(exc)).with_signature(_signature(params, backend))] * len(samples)
     signature = _signature(params, box.backend_name)
@@ -458,7 +432,7 @@ def score_code(
 
     from rewardlab.runtime._pool import default_workers
 
-    size = max(1, min(workers or default_workers(), len(samples)))
+    size = max(1, min(options.workers or default_workers(), len(samples)))
     if size == 1:
         runs = [one(s) for s in samples]
     else:

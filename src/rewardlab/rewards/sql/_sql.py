@@ -24,9 +24,13 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn, Optional
 
+from annotated_types import Ge, Gt
+
+from rewardlab._params import ParamGroup, with_params
 from rewardlab._reward import reward
 from rewardlab._types import Sample, Score, Status
 from rewardlab.rewards.sql._sql_compare import DEFAULT_FLOAT_TOL, ColumnOrder, compare_results, partial_match
@@ -280,13 +284,10 @@ def _score_one(kind: str, sample: Sample, params: dict[str, Any]) -> Score:
 
 
 def _dispatch(kind: str, samples: list[Sample], pool: Any, params: dict[str, Any]) -> list[Score]:
-    QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])  # bad limits fail loudly, once
-    if not params["float_tol"] >= 0:
-        raise ValueError(f"float_tol must be >= 0, got {params['float_tol']!r}")
+    # types and bounds are checked at load time (SQLExecution); a non-finite timeout is refused here, once
+    QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])
     if params.get("column_order", "position") not in ("position", "ignore"):
         raise ValueError(f"column_order must be 'position' or 'ignore', got {params['column_order']!r}")
-    if params["engine"] not in _DIALECTS:
-        raise ValueError(f"engine must be 'sqlite' or 'duckdb', got {params['engine']!r}")
     if pool is None:
         return [_score_one(kind, s, params) for s in samples]
     deadline = 2 * params["timeout"] + WORKER_SLACK_S
@@ -302,19 +303,27 @@ def _dispatch(kind: str, samples: list[Sample], pool: Any, params: dict[str, Any
     return out
 
 
+@dataclass(frozen=True)
+class SQLExecution(ParamGroup):
+    """How ``sql`` and ``sql_partial_match`` find the database and run both queries (see `sql`)."""
+
+    engine: Engine = "sqlite"
+    db_root: Optional[str] = None  # noqa: UP045 - read at run time on Python 3.10
+    db_field: str = "db"
+    db_id_field: str = "db_id"
+    timeout: Annotated[float, Gt(0)] = DEFAULT_TIMEOUT_S
+    max_rows: Annotated[int, Ge(0)] = DEFAULT_MAX_ROWS
+    max_memory_mb: Annotated[int, Ge(1)] = DEFAULT_MAX_MEMORY_MB
+    float_tol: Annotated[float, Ge(0)] = DEFAULT_FLOAT_TOL
+
+
 @reward(name="sql", range=(0.0, 1.0), batched=True, uses_pool=True)
+@with_params(execution=SQLExecution)
 def sql(
     samples: list[Sample],
     *,
     pool: Any = None,
-    engine: Engine = "sqlite",
-    db_root: str | None = None,
-    db_field: str = "db",
-    db_id_field: str = "db_id",
-    timeout: float = DEFAULT_TIMEOUT_S,
-    max_rows: int = DEFAULT_MAX_ROWS,
-    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
-    float_tol: float = DEFAULT_FLOAT_TOL,
+    execution: SQLExecution,
     column_order: ColumnOrder = "position",
 ) -> list[Score]:
     """Execution accuracy: 1 when the predicted query returns the reference query's result.
@@ -353,34 +362,12 @@ def sql(
         is missing or the reference itself does not run; ``error`` when the
         database file is missing or unreadable.
     """
-    params = dict(
-        engine=engine,
-        db_root=db_root,
-        db_field=db_field,
-        db_id_field=db_id_field,
-        timeout=timeout,
-        max_rows=max_rows,
-        max_memory_mb=max_memory_mb,
-        float_tol=float_tol,
-        column_order=column_order,
-    )
-    return _dispatch("match", samples, pool, params)
+    return _dispatch("match", samples, pool, {**execution.kwargs(), "column_order": column_order})
 
 
 @reward(name="sql_partial_match", range=(0.0, 1.0), batched=True, uses_pool=True)
-def sql_partial_match(
-    samples: list[Sample],
-    *,
-    pool: Any = None,
-    engine: Engine = "sqlite",
-    db_root: str | None = None,
-    db_field: str = "db",
-    db_id_field: str = "db_id",
-    timeout: float = DEFAULT_TIMEOUT_S,
-    max_rows: int = DEFAULT_MAX_ROWS,
-    max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
-    float_tol: float = DEFAULT_FLOAT_TOL,
-) -> list[Score]:
+@with_params(execution=SQLExecution)
+def sql_partial_match(samples: list[Sample], *, pool: Any = None, execution: SQLExecution) -> list[Score]:
     """Partial credit for result overlap: ``(row_f1 + column_f1) / 2`` (PaVeRL-SQL style).
 
     Runs both queries like ``sql`` (same database rules, limits, worker
@@ -390,17 +377,7 @@ def sql_partial_match(
     exactly when the results are equal as multisets; components ``row_f1`` and
     ``column_f1``.
     """
-    params = dict(
-        engine=engine,
-        db_root=db_root,
-        db_field=db_field,
-        db_id_field=db_id_field,
-        timeout=timeout,
-        max_rows=max_rows,
-        max_memory_mb=max_memory_mb,
-        float_tol=float_tol,
-    )
-    return _dispatch("overlap", samples, pool, params)
+    return _dispatch("overlap", samples, pool, execution.kwargs())
 
 
 @reward(name="sql_syntax", range=(0.0, 1.0))
