@@ -1,16 +1,23 @@
 """`rewardlab serve` against a reference server written the way OpenRLHF's `serve_rm.py` works.
 
 The reference is a FastAPI app whose `/get_reward` handler calls the reward on the request's
-samples and answers (no cross-request batching; the call runs inside the handler, as
-`serve_rm.py` calls its model). Both servers run as separate uvicorn processes with the same
-reward; 64 concurrent clients (aiohttp, one sample per request, OpenRLHF's request shape)
-send the same requests to each, alternating which server goes first. Reported: requests/s,
-p50 and p99 latency, and that both servers returned the same rewards (asserted).
+samples and answers: no cross-request batching, and the call blocks the event loop while it
+runs (``serve_rm.py`` tokenizes and runs its model inside the handler, so under single-sample
+clients every forward pass has batch size 1). Both servers run as separate uvicorn processes
+with the same reward. The load generator is a separate process (aiohttp, 64 concurrent
+clients, one sample per request, OpenRLHF's request shape) sending the same requests to
+each, alternating which server goes first. Reported per run: requests/s, p50 and p99
+latency, CPU seconds the server process and the client process used per request, and the
+load average; and that both servers returned the same rewards (asserted).
 
-A second table measures the HTTP hop: the same samples scored in-process vs through
+For a model reward it first prints the batching ceiling on this machine: the same reward
+scored in this process, one sample per call against the server's batch size per call
+(wall and CPU time per sample). Cross-request batching can only win what that ratio allows.
+
+A last line measures the HTTP hop: the same samples scored in-process vs through
 `rewardlab.remote` (batched requests to the rewardlab server).
 
-    python benchmarks/bench_serve.py [--requests 2000] [--clients 64] [--repeat 2]
+    python benchmarks/bench_serve.py [--requests 2000] [--clients 64] [--repeat 3]
     python benchmarks/bench_serve.py --build-rm /tmp/rm-minilm     # the packaged MiniLM + a 1-logit head
     python benchmarks/bench_serve.py --reward rm -p model=/tmp/rm-minilm --datasets gsm8k
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import socket
 import statistics
@@ -97,6 +105,8 @@ def start_rewardlab(reward: str, port: int, params: dict[str, str]) -> subproces
             str(port),
             "--max-batch",
             "64",
+            "--timeout",
+            "900",  # a benchmark on a loaded machine must not turn slow answers into timeouts
             *_param_args(params),
         ],
         stdout=subprocess.DEVNULL,
@@ -168,57 +178,159 @@ async def drive(url: str, bodies: list[dict[str, Any]], clients: int) -> tuple[f
     return elapsed, latencies, rewards
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, all its threads together."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _switches(pid: int) -> int:
+    """Context switches (voluntary and not) of all a process's threads so far: thread hand-offs show here."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        total += sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line)
+    return total
+
+
+def drive_in_process(url: str, bodies_file: Path, clients: int) -> dict[str, Any]:
+    """Run the load generator as its own process (so its CPU is not the server's) and read its report."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--drive", url, "--bodies", str(bodies_file), "--clients", str(clients)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def ceiling(reward: str, params: dict[str, str], bodies: list[dict[str, Any]], batch: int, repeat: int) -> None:
+    """Per-sample cost of the reward at batch size 1 vs ``batch``, in this process, interleaved."""
+    import rewardlab
+
+    samples = [
+        {"completion": b["query"][0][len(b["prompts"][0]) :], "prompt": b["prompts"][0], "reference": b["labels"][0]}
+        for b in bodies[:batch]
+    ]
+    local = rewardlab.load(reward, **params)
+    local.score(samples[:2])
+    single = max(8, batch // 4)
+    costs: dict[str, list[tuple[float, float]]] = {"one sample per call": [], f"{batch} samples per call": []}
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for sample in samples[:single]:
+            local.score([sample])
+        costs["one sample per call"].append(
+            ((time.perf_counter() - wall) / single, (time.process_time() - cpu) / single)
+        )
+        wall, cpu = time.perf_counter(), time.process_time()
+        local.score(samples)
+        costs[f"{batch} samples per call"].append(
+            ((time.perf_counter() - wall) / len(samples), (time.process_time() - cpu) / len(samples))
+        )
+    local.close()
+    print(f"### batching ceiling: `{reward}` in-process, {repeat} interleaved repeats, load average {_load()}")
+    print("| per call | wall ms/sample | CPU ms/sample |")
+    print("|---|---|---|")
+    medians = {}
+    for name, runs in costs.items():
+        wall_ms = 1000 * statistics.median(w for w, _ in runs)
+        cpu_ms = 1000 * statistics.median(c for _, c in runs)
+        medians[name] = (wall_ms, cpu_ms)
+        print(f"| {name} | {wall_ms:.1f} | {cpu_ms:.1f} |")
+    (w1, c1), (wb, cb) = medians.values()
+    print(
+        f"\nceiling: batching makes a sample {w1 / wb:.2f}x cheaper in wall time, {c1 / cb:.2f}x in CPU time "
+        "(the most cross-request batching can gain over batch-1 calls on this machine)\n"
+    )
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def compare(dataset: str, reward: str, requests: int, clients: int, repeat: int, params: dict[str, str]) -> None:
+def compare(
+    dataset: str, reward: str, requests: int, clients: int, repeat: int, params: dict[str, str], model: bool
+) -> None:
+    import tempfile
+
     bodies = load_requests(dataset, requests)
-    ports = {"rewardlab serve": _free_port(), "reference (per-request, serve_rm.py style)": _free_port()}
+    if model:
+        ceiling(reward, params, bodies, 64, repeat)
+    ours, ref = "rewardlab serve", "reference (per-request, serve_rm.py style)"
+    ports = {ours: _free_port(), ref: _free_port()}
     procs = {
-        "rewardlab serve": start_rewardlab(reward, ports["rewardlab serve"], params),
-        "reference (per-request, serve_rm.py style)": start_reference(
-            reward, ports["reference (per-request, serve_rm.py style)"], params
-        ),
+        ours: start_rewardlab(reward, ports[ours], params),
+        ref: start_reference(reward, ports[ref], params),
     }
-    try:
-        results: dict[str, list[tuple[float, list[float]]]] = {name: [] for name in ports}
-        values: dict[str, list[float]] = {}
-        for port in ports.values():  # warm both (worker pools, imports)
-            asyncio.run(drive(f"http://127.0.0.1:{port}/get_reward", bodies[:200], clients))
-        order = list(ports)
-        for r in range(repeat):
-            for name in order if r % 2 == 0 else reversed(order):
-                elapsed, latencies, rewards = asyncio.run(
-                    drive(f"http://127.0.0.1:{ports[name]}/get_reward", bodies, clients)
-                )
-                results[name].append((elapsed, latencies))
-                values[name] = rewards
-        ours, theirs = values["rewardlab serve"], values["reference (per-request, serve_rm.py style)"]
-        worst = max(abs(a - b) for a, b in zip(ours, theirs, strict=True))
-        assert worst <= 1e-4, f"the two servers disagree by {worst}"  # model scores: batch invariance to 1e-4
-        print(f"### {dataset}: `{reward}`, {requests} single-sample requests, {clients} concurrent clients")
-        print("| server | requests/s | p50 ms | p99 ms |")
-        print("|---|---|---|---|")
-        rates = {}
-        for name, runs in results.items():
-            elapsed = statistics.median(e for e, _ in runs)
-            latencies = [lat for _, lats in runs for lat in lats]
-            rates[name] = requests / elapsed
-            p50, p99 = 1000 * _pct(latencies, 0.5), 1000 * _pct(latencies, 0.99)
-            print(f"| {name} | {rates[name]:.0f} | {p50:.1f} | {p99:.1f} |")
-        ratio = rates["rewardlab serve"] / rates["reference (per-request, serve_rm.py style)"]
-        print(f"\nthroughput ratio: {ratio:.2f}x (medians of {repeat} alternated runs; same rewards, asserted)\n")
-        hop(dataset, reward, ports["rewardlab serve"], bodies, params)
-    finally:
-        for proc in procs.values():
-            proc.terminate()
-            proc.wait(timeout=60)
+    with tempfile.TemporaryDirectory() as tmp:
+        bodies_file, warm_file = Path(tmp) / "bodies.json", Path(tmp) / "warm.json"
+        bodies_file.write_text(json.dumps(bodies))
+        warm_file.write_text(json.dumps(bodies[: min(len(bodies), 2 * clients)]))
+        try:
+            results: dict[str, list[dict[str, Any]]] = {name: [] for name in ports}
+            values: dict[str, list[float]] = {}
+            for port in ports.values():  # warm both (model load, worker pools, imports)
+                drive_in_process(f"http://127.0.0.1:{port}/get_reward", warm_file, clients)
+            order = list(ports)
+            for r in range(repeat):
+                for name in order if r % 2 == 0 else reversed(order):
+                    pid = procs[name].pid
+                    load_before, cpu_before, switches_before = _load(), _process_cpu(pid), _switches(pid)
+                    run = drive_in_process(f"http://127.0.0.1:{ports[name]}/get_reward", bodies_file, clients)
+                    run["server_cpu"] = _process_cpu(pid) - cpu_before
+                    run["switches"] = _switches(pid) - switches_before
+                    run["load"] = load_before
+                    results[name].append(run)
+                    values[name] = run["rewards"]
+            worst = max(abs(a - b) for a, b in zip(values[ours], values[ref], strict=True))
+            assert worst <= 1e-4, f"the two servers disagree by {worst}"  # model scores: batch invariance to 1e-4
+        finally:
+            for proc in procs.values():
+                proc.terminate()
+                proc.wait(timeout=60)
+    print(
+        f"### {dataset}: `{reward}`, {requests} single-sample requests, {clients} concurrent clients, "
+        f"{repeat} runs each"
+    )
+    print(
+        "| server | run | load average (1/5/15 min) | requests/s | p50 ms | p99 ms "
+        "| server process CPU ms/request | server context switches/request | client CPU ms/request |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    rates = {}
+    for name, runs in results.items():
+        for i, run in enumerate(runs, 1):
+            lat = run["latencies"]
+            print(
+                f"| {name} | {i} | {run['load']} | {requests / run['elapsed']:.1f} | {1000 * _pct(lat, 0.5):.0f} | "
+                f"{1000 * _pct(lat, 0.99):.0f} | {1000 * run['server_cpu'] / requests:.2f} | "
+                f"{run['switches'] / requests:.1f} | "
+                f"{1000 * run['client_cpu'] / requests:.2f} |"
+            )
+        rates[name] = requests / statistics.median(run["elapsed"] for run in runs)
+    ratio = rates[ours] / rates[ref]
+    print(
+        f"\nthroughput ratio: {ratio:.2f}x (rewardlab {rates[ours]:.1f} vs reference {rates[ref]:.1f} requests/s, "
+        f"medians of {repeat} alternated runs; same rewards, asserted)\n"
+    )
+    if not model:
+        hop(dataset, reward, bodies, params)
 
 
-def hop(dataset: str, reward: str, port: int, bodies: list[dict[str, Any]], params: dict[str, str]) -> None:
+def hop(dataset: str, reward: str, bodies: list[dict[str, Any]], params: dict[str, str]) -> None:
     import rewardlab
+
+    port = _free_port()
+    server = start_rewardlab(reward, port, params)
 
     samples = [
         {"completion": b["query"][0][len(b["prompts"][0]) :], "prompt": b["prompts"][0], "reference": b["labels"][0]}
@@ -237,6 +349,8 @@ def hop(dataset: str, reward: str, port: int, bodies: list[dict[str, Any]], para
             assert all(s.status.value == "ok" or s.reason for s in scores)
     remote.close()
     local.close()
+    server.terminate()
+    server.wait(timeout=60)
     t_local, t_remote = statistics.median(times["in-process"]), statistics.median(times["remote (HTTP)"])
     print(
         f"HTTP hop on {len(samples)} samples ({dataset}): in-process {t_local:.2f} s, remote {t_remote:.2f} s "
@@ -248,13 +362,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--reward", default="math")
     parser.add_argument("--datasets", default="gsm8k,math-verify")
     parser.add_argument("--param", "-p", action="append", default=[], help="reward parameter key=value")
     parser.add_argument("--build-rm", type=Path, help="write the packaged MiniLM with a 1-logit head here and exit")
     parser.add_argument("--reference-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--drive", help=argparse.SUPPRESS)
+    parser.add_argument("--bodies", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.drive:
+        cpu = time.process_time()
+        elapsed, latencies, rewards = asyncio.run(drive(args.drive, json.loads(args.bodies.read_text()), args.clients))
+        report = {"elapsed": elapsed, "latencies": latencies, "rewards": rewards}
+        print(json.dumps(report | {"client_cpu": time.process_time() - cpu}))
+        return
     params = dict(p.split("=", 1) for p in args.param)
     if args.build_rm:
         import torch
@@ -273,9 +395,22 @@ def main() -> None:
         app = reference_app(args.reward, params)
         uvicorn.run(app, host="127.0.0.1", port=args.reference_server, log_level="error")
         return
-    print(f"machine: {platform.machine()}, Python {platform.python_version()}, {__import__('os').cpu_count()} CPUs\n")
+    import torch
+
+    print(
+        f"machine: {platform.machine()} {_cpu_name()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} intra-op threads); load average {_load()}\n"
+    )
+    model = args.reward not in ("math",) and "model" in params
     for dataset in args.datasets.split(","):
-        compare(dataset, args.reward, args.requests, args.clients, args.repeat, params)
+        compare(dataset, args.reward, args.requests, args.clients, args.repeat, params, model)
+
+
+def _cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -30,3 +30,15 @@ def ray_counted(*, log: str = ""):
         return float(len(sample.completion_text))
 
     return score
+
+
+@reward(name="ray_dies_once")
+def ray_dies_once(sample: Sample) -> float:
+    """Ends the process scoring it the first time it sees ``die:<marker path>`` (a transient loss)."""
+    text = sample.completion_text
+    if text.startswith("die:"):
+        marker = text[4:]
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(7)
+    return float(len(text))

@@ -75,6 +75,72 @@ def test_check_with_loops_falls_back_to_trusted_mode() -> None:
     assert plain.trusted == 0 and len(plain.cases) == 1
 
 
+def test_tests_parse_on_many_threads_despite_the_interpreters_shared_ast_counter() -> None:
+    """CPython 3.11 keeps `ast.parse`'s recursion check in one counter per interpreter. A finalizer
+    that the collector runs while one thread builds AST objects lets another thread parse and reset
+    that counter; the first then raised ``SystemError: AST constructor recursion depth mismatch``
+    (the reward parses each sample's tests on its own thread: every row of a HumanEval batch failed
+    so, depending on which tests had run before). Here the interleaving is forced: the finalizer
+    hands over to a second thread that parses the same tests, and waits for it up to a second."""
+    import gc
+    import threading
+
+    from rewardlab.rewards.code import _code_tests
+
+    tests = [f"assert f({i}) == [{i}, ({i}, 'x')]" for i in range(60)]
+    expected = ast.dump(ast.parse("\n".join(tests)))
+    go, done = threading.Event(), threading.Event()
+    inside: list[bool] = []
+    results: list[object] = []
+
+    def parse() -> None:
+        try:
+            results.append(suite_from_asserts(tests, "f"))
+        except BaseException as exc:  # recorded, so the main thread's assertion names it
+            results.append(exc)
+
+    def other() -> None:
+        go.wait()
+        parse()
+        done.set()
+
+    class HandOver:
+        """Garbage whose finalizer, run by the collector inside `ast.parse`, hands over to `other`."""
+
+        def __init__(self) -> None:
+            self.cycle = self
+
+        def __del__(self) -> None:
+            if go.is_set():
+                return
+            frame, codes = sys._getframe(), []
+            while frame is not None:
+                codes.append(frame.f_code)
+                frame = frame.f_back
+            if ast.parse.__code__ not in codes:
+                HandOver()  # not there yet: new garbage for the next collection
+                return
+            inside.append(True)
+            go.set()
+            done.wait(1.0)  # the other thread parses now, unless parsing is serialised
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    threshold = gc.get_threshold()
+    gc.collect()
+    try:
+        HandOver()
+        gc.set_threshold(1)  # the next collection runs while AST objects are being built
+        parse()
+    finally:
+        gc.set_threshold(*threshold)
+        go.set()
+        thread.join()
+    assert inside == [True], "the finalizer did not run inside ast.parse: the test forced nothing"
+    assert len(results) == 2 and not [r for r in results if isinstance(r, BaseException)], results
+    assert ast.dump(_code_tests._parse("\n".join(tests), "tests")) == expected
+
+
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -197,34 +263,39 @@ def test_reused_worker_leaks_no_state_between_samples(backend: str) -> None:
         "    zygote = os.getppid()\n"
         "    runner = open(f'/proc/{zygote}/stat').read().rsplit(')', 1)[1].split()[1]\n"
         "    known = ('1', str(os.getpid()), str(zygote), runner)\n"
-        # the zygote's other children are the next candidates it forked ahead (idle siblings); a
-        # process a job left behind is orphaned and reparented away from the zygote
-        "    def parent(p):\n"
-        "        try: return open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1]\n"
-        "        except OSError: return str(zygote)\n"
-        "    if [p for p in os.listdir('/proc') if p.isdigit() and p not in known and parent(p) != str(zygote)]:\n"
-        "        found.append('processes')\n"
+        # Any other process is left over from an earlier job, a zombie too (its name, exit code
+        # and times are readable): the zygote forks one candidate at a time and waits for it.
+        "    others = []\n"
+        "    for p in os.listdir('/proc'):\n"
+        "        if p.isdigit() and p not in known:\n"
+        "            try: others.append(p + ' ' + open(f'/proc/{p}/stat').read().rsplit(')', 1)[1][:8])\n"
+        "            except OSError: pass\n"
+        "    if others: found += ['processes', *others]\n"
         "    if open('/proc/sysvipc/sem').read().count('\\n') > 1: found.append('ipc')\n"
         "    return found\n"
     )
+    # Several leftover processes per job, several jobs: killing and reaping them between jobs
+    # is asynchronous, so a reset that does not wait for every one of them shows up here.
     dirty = (
         "import os, builtins, json, ctypes, time\n"
         "open('left', 'w').write('x'); open('/tmp/left', 'w').write('x'); os.mkdir('d'); os.chmod('d', 0)\n"
         "builtins.mark = json.mark = 1; os.environ['MARK'] = '1'\n"
         "ctypes.CDLL(None).semget(1234, 4, 0o1666)\n"
-        "if os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
+        "for _ in range(8):\n"
+        "    if os.fork() == 0:\n        os.setsid()\n        time.sleep(60)\n        os._exit(0)\n"
         "def dirty():\n    return 1\n"
     )
     with Sandbox(backend, SandboxLimits(wall_s=5.0), reuse=True) as box:
         first = box.run(SandboxJob("calls", spy, [{"expr": "candidate()"}], entry_point="seen"))
         assert {"i": 0, "value": []} in first.frames
-        made = box.run(SandboxJob("calls", dirty + spy, [{"expr": "seen()"}], entry_point="dirty"))
-        leaked = [f for f in made.frames if "i" in f][0]["value"]
-        # the spy does see a dirty job's own state
-        assert {"files", "modules", "env", "ipc", "processes"} <= set(leaked)
-        after = box.run(SandboxJob("calls", spy, [{"expr": "candidate()"}], entry_point="seen"))
-        assert {"i": 0, "value": []} in after.frames, after.frames
-        assert len(box._idle) == 1  # the same worker served all three jobs
+        for _ in range(3):
+            made = box.run(SandboxJob("calls", dirty + spy, [{"expr": "seen()"}], entry_point="dirty"))
+            leaked = [f for f in made.frames if "i" in f][0]["value"]
+            # the spy does see a dirty job's own state
+            assert {"files", "modules", "env", "ipc", "processes"} <= set(leaked)
+            after = box.run(SandboxJob("calls", spy, [{"expr": "candidate()"}], entry_point="seen"))
+            assert {"i": 0, "value": []} in after.frames, after.frames
+        assert len(box._idle) == 1  # the same worker served every job
 
 
 @needs_bwrap

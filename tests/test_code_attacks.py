@@ -10,7 +10,7 @@ still score a correct program 1 afterwards.
 from __future__ import annotations
 
 import os
-import shutil
+import signal
 import socket
 import threading
 import time
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import rewardlab
-from rewardlab.runtime._sandbox import BACKENDS
+from rewardlab.runtime._sandbox import BACKENDS, _issued_uids
 
 STRICT = os.environ.get("REWARDLAB_STRICT_TESTS") == "1"
 ANSWER = 7_391_046_225  # only the trusted side knows it; an attack must not find it
@@ -570,23 +570,47 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
-def _sandbox_uid_processes() -> list[int]:
-    """Live processes of the sandbox uids this test process handed out (other processes on the machine
-    run sandboxes too; a process that outlived its sandbox is no longer our descendant)."""
-    from rewardlab.runtime._sandbox import _issued_uids
+def _stat(pid: int) -> tuple[int, bytes, int] | None:
+    """(parent pid, state, start time in clock ticks since boot) of a process; ``None`` when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return int(fields[1]), fields[0], int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
-    pids = []
+
+def _processes_of_uids(uids: set[int]) -> set[int]:
+    """Live (not zombie) processes running as one of these sandbox uids."""
+    pids = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 uid = os.stat(f"/proc/{entry}").st_uid
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    zombie = fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-            except (OSError, IndexError):
+            except OSError:
                 continue
-            if uid in _issued_uids and not zombie:
-                pids.append(int(entry))
+            stat = _stat(int(entry))
+            if uid in uids and stat is not None and stat[1] != b"Z":
+                pids.add(int(entry))
     return pids
+
+
+def _stray_sandbox_processes(uids: set[int]) -> list[int]:
+    """Processes of these sandbox uids (handed out by this test process) beyond what its live reused
+    workers hold: a worker holds its runner and the next sample's pre-forked, still empty candidate
+    process; any other, inside a worker or outside every worker (its sandbox gone), was left behind.
+
+    Only the uids of the sandboxes in question count: other tests and other test runs on the
+    machine run sandboxes at the same time, and the uids of other processes' sandboxes may equal
+    uids this process handed out earlier."""
+    left = _processes_of_uids(uids)
+    stray = []
+    for worker in _live_worker_pids():
+        held = left & _descendants(worker)
+        left -= held
+        if len(held) > 2:
+            stray += sorted(held)
+    return stray + sorted(left)
 
 
 def _host_listeners_of_sandboxes() -> set[str]:
@@ -641,19 +665,23 @@ def _our_cgroups() -> list[str]:
     return [n for n in os.listdir(found[1]) if n.startswith(f"rewardlab-{os.getpid()}-")]
 
 
-def _live_workers() -> int:
-    """Reused sandbox workers alive now: their first processes are children of this test process."""
-    count = 0
+def _live_worker_pids() -> list[int]:
+    """First processes of the reused sandbox workers alive now: children of this test process."""
+    pids = []
     for pid in _descendants(os.getpid()):
         try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
             comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        except (OSError, IndexError):
+        except OSError:
             continue
-        if int(fields[1]) == os.getpid() and comm in ("bwrap", "unshare") and fields[0] != b"Z":
-            count += 1
-    return count
+        stat = _stat(pid)
+        if stat is not None and stat[0] == os.getpid() and comm in ("bwrap", "unshare") and stat[1] != b"Z":
+            pids.append(pid)
+    return pids
+
+
+def _live_workers() -> int:
+    """Reused sandbox workers alive now (the reward owns its sandboxes)."""
+    return len(_live_worker_pids())
 
 
 def _settled(check, seconds: float = 5.0) -> bool:
@@ -677,6 +705,7 @@ def test_attack_scores_expected_and_host_is_untouched(attack: Attack, backend: s
     code = attack.code.replace("PORTS", repr([answer_server]))
     ipc, shmem = _host_ipc(), _shmem_mib()
     parent = os.getpid()
+    issued_before = set(_issued_uids)
     if attack.io:
         io = [{"stdin": "3\n", "stdout": f"{ANSWER}\n"}]
         row, good_row = {"completion": code, "io": io}, {"completion": f"input()\nprint({ANSWER})", "io": io}
@@ -696,7 +725,9 @@ def test_attack_scores_expected_and_host_is_untouched(attack: Attack, backend: s
     # nothing pinned in host memory, no process or cgroup left beyond the reused workers themselves
     assert _settled(lambda: _shmem_mib() - shmem < 64), f"shared memory grew by {_shmem_mib() - shmem:.0f} MiB"
     # a live reused worker holds its runner and the next sample's pre-forked, still empty candidate process
-    assert _settled(lambda: len(_sandbox_uid_processes()) <= 2 * _live_workers()), _sandbox_uid_processes()
+    row_uids = _issued_uids - issued_before
+    assert row_uids or os.geteuid() != 0, "the row's sandboxes ran under no sandbox uid"
+    assert _settled(lambda: not _stray_sandbox_processes(row_uids)), _stray_sandbox_processes(row_uids)
     assert _settled(lambda: len(_our_cgroups()) <= _live_workers()), _our_cgroups()
     # the harness keeps working, in the same (possibly reused) sandbox
     good = reward.score([good_row])[0]
@@ -717,21 +748,90 @@ def test_timeouts_and_floods_are_reported_in_the_reason(backend: str) -> None:
     assert flood.value == 0.0 and "output limit" in flood.reason
 
 
+_WAITING = "waits-for-host"  # the name (comm) the test's candidate takes while it waits for the host
+
+
+def _sandbox_tree_of(waiting: int) -> dict[int, int]:
+    """Every process of the sandbox that holds ``waiting``, with its start time: the tree under the
+    child of this test process that ``waiting`` descends from (its first process: bubblewrap,
+    unshare, or the shell that joins the memory cgroup and becomes them).
+
+    By ancestry, so no process of another test's or another test run's sandbox is in it; taken
+    while the sandbox is alive (after it is gone, what outlived it is no descendant of ours)."""
+    root = waiting
+    while (stat := _stat(root)) is not None and stat[0] != os.getpid():
+        root = stat[0]
+    assert stat is not None, f"process {waiting} is not in a sandbox of this test process"
+    tree = {}
+    for pid in {root} | _descendants(root):
+        stat = _stat(pid)
+        if stat is not None:
+            tree[pid] = stat[2]
+    return tree
+
+
+def _survivors(tree: dict[int, int]) -> list[int]:
+    """Processes of ``tree`` still running (a pid reused since is another process, with another
+    start time; a zombie runs nothing)."""
+    return sorted(pid for pid, start in tree.items() if (s := _stat(pid)) and s[2] == start and s[1] != b"Z")
+
+
+def _find_waiting(future) -> int | None:
+    """The candidate process that waits for the host, once it does (a descendant of this process)."""
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline and not future.done():
+        for pid in _descendants(os.getpid()):
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == _WAITING:
+                    return pid
+            except OSError:
+                continue
+        time.sleep(0.01)
+    return None
+
+
 @needs_sandbox
 @pytest.mark.parametrize("backend", BACKEND_NAMES)
 def test_no_sandbox_process_outlives_its_sandbox(backend: str) -> None:
+    """Every process of a sandbox (its first process, bubblewrap's init, the runner, the zygote, the
+    candidate and five processes that the candidate leaves behind in their own sessions) is gone
+    once the sandbox is closed, one-shot and reused.
+
+    The processes are this sandbox's own, taken from the process tree while it runs: the candidate
+    names itself and waits (``sigwait``) until the host has seen the whole tree and signals it.
+    Other sandboxes running on the machine at the same time (other tests, other test runs) do not
+    count, and a process of this sandbox that survives fails the test whatever its uid."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from rewardlab.runtime import Sandbox, SandboxJob, SandboxLimits
 
-    code = "import os, time\nfor _ in range(5):\n    if os.fork() == 0:\n        os.setsid()\n        time.sleep(60)\n"
-    code += "def f():\n    return 1\n"
+    code = (
+        "import ctypes, os, signal, time\n"
+        "name = lambda text: ctypes.CDLL(None).prctl(15, text, 0, 0, 0)  # PR_SET_NAME\n"
+        "for _ in range(5):\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n        name(b'left-behind')\n        time.sleep(60)\n        os._exit(0)\n"
+        "def f():\n"
+        "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n"
+        f"    name({_WAITING.encode()!r})\n"
+        "    signal.sigwait({signal.SIGUSR1})\n"
+        "    return 1\n"
+    )
     for reuse in (False, True):
-        with Sandbox(backend, SandboxLimits(wall_s=3.0), reuse=reuse) as box:
-            before = set(_sandbox_uid_processes())
-            result = box.run(SandboxJob("calls", code, [{"expr": "candidate()"}], entry_point="f"))
-            assert {"i": 0, "value": 1} in result.frames
-        assert shutil.which("bwrap") or backend != "bwrap"
+        with ThreadPoolExecutor(1) as pool, Sandbox(backend, SandboxLimits(wall_s=30.0), reuse=reuse) as box:
+            future = pool.submit(box.run, SandboxJob("calls", code, [{"expr": "candidate()"}], entry_point="f"))
+            waiting = _find_waiting(future)
+            assert waiting is not None, future.result().frames if future.done() else "the candidate never waited"
+            tree = _sandbox_tree_of(waiting)
+            names = [Path(f"/proc/{pid}/comm").read_text().strip() for pid in tree]
+            # the check below can see what it must: the sandbox's processes, the five left behind among them
+            assert names.count("left-behind") == 5 and names.count(_WAITING) == 1, names
+            assert len(tree) >= 9, names
+            assert _survivors(tree) == sorted(tree)  # while the sandbox lives, each of them counts as running
+            os.kill(waiting, signal.SIGUSR1)
+            result = future.result()
+            assert {"i": 0, "value": 1} in result.frames, result.frames
         # SIGKILL is asynchronous: give the kernel a moment to tear the namespace down.
-        deadline = time.monotonic() + 5.0
-        while (leftover := set(_sandbox_uid_processes()) - before) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not leftover, f"processes left behind: {sorted(leftover)}"
+        assert _settled(lambda left=tree: not _survivors(left)), (
+            f"processes left behind ({'reused' if reuse else 'one-shot'}): {_survivors(tree)}"
+        )

@@ -16,6 +16,7 @@ PACKAGES = [
     "rewardlab.integrations",
     "rewardlab.models",
     "rewardlab.rewards.judge",
+    "rewardlab.ray",
 ]
 
 

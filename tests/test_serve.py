@@ -139,6 +139,37 @@ def test_bad_requests_name_the_problem():
         assert mismatch.status_code == 422 and "prompts" in mismatch.json()["detail"]
 
 
+def test_deeply_nested_body_is_a_422_naming_the_depth():
+    from rewardlab.serve._app import MAX_JSON_NESTING
+
+    def nested(depth: int) -> str:
+        return "[" * depth + "1" + "]" * depth
+
+    with running({"em": rewardlab.load("exact_match")}) as url:
+        # the sample sits 3 levels down in a native body: a reference nested to the cap just fits
+        fits = '{"samples": [{"completion": "x", "reference": ' + nested(MAX_JSON_NESTING - 3) + "}]}"
+        assert httpx.post(f"{url}/v1/score", content=fits).status_code == 200
+        # brackets inside strings are text, not nesting
+        text = json.dumps({"samples": [{"completion": "[" * 5000, "reference": "{" * 5000}]})
+        assert httpx.post(f"{url}/v1/score", content=text).status_code == 200
+        bodies = {
+            "/v1/score": '{"samples": [{"completion": "x", "reference": ' + nested(MAX_JSON_NESTING - 2) + "}]}",
+            "/get_reward": '{"query": ["a"], "labels": [' + nested(50_000) + "]}",
+            "/slime": '{"response": "a", "label": ' + '{"a": ' * 3000 + "1" + "}" * 3000 + "}",
+        }
+        for path, body in bodies.items():
+            reply = httpx.post(f"{url}{path}", content=body)
+            assert reply.status_code == 422, (path, reply.text)
+            detail = reply.json()["detail"]
+            assert f"nested deeper than {MAX_JSON_NESTING} levels" in detail and "body (byte " in detail
+            assert reply.json()["errors"][0]["field"].startswith("body (byte ")
+        chunked = httpx.post(f"{url}/v1/score", content=iter([bodies["/v1/score"].encode()]))  # no content-length
+        assert chunked.status_code == 422
+        assert httpx.post(f"{url}/v1/score", json={"samples": [{"completion": "a", "reference": "a"}]}).json()[
+            "scores"
+        ][0]["value"] == 1.0
+
+
 # -- batching, load, backpressure -------------------------------------------------------------------
 
 
@@ -295,3 +326,100 @@ def test_remote_reward_in_the_score_job_and_verl_async(tmp_path: Path):
         remote.close()
     assert values == [float(n) for n in range(40)]
     assert len(fixtures.BATCHES) < 40  # per-sample calls reached the server in batches
+
+
+@contextmanager
+def hostile_server(replies: dict[str, tuple[dict[str, str], Iterator[bytes] | bytes]]) -> Iterator[str]:
+    """A real HTTP server on loopback answering each path with fixed headers and body (written raw)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            headers, body = replies[self.path]
+            self.send_response(200)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            try:
+                for chunk in [body] if isinstance(body, bytes) else body:
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading, as it should
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_remote_reward_caps_the_reply_and_checks_its_items():
+    from rewardlab.runtime._remote import REPLY_BYTES_BASE, REPLY_BYTES_PER_SAMPLE
+
+    sent: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        yield b'{"scores": ["'
+        for _ in range(200):  # 200 MiB if nobody stopped reading
+            sent.append(1)
+            yield b"x" * (1 << 20)
+
+    item = {"value": 1.0, "status": "ok", "reason": "", "components": {}, "signature": "s"}
+    plain = {"content-type": "application/json", "connection": "close"}
+    replies = {
+        "/v1/score/endless": ({"content-type": "application/json", "connection": "close"}, endless()),
+        "/v1/score/declared": ({**plain, "content-length": str(10**12)}, b'{"scores": []}'),
+        "/v1/score/extra": (plain, json.dumps({"scores": [item, item, item]}).encode()),
+        "/v1/score/fewer": (plain, json.dumps({"scores": []}).encode()),
+        "/v1/score/notlist": (plain, json.dumps({"scores": {"0": item}}).encode()),
+        "/v1/score/deep": (plain, b'{"scores": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        "/v1/score/items": (
+            plain,
+            json.dumps(
+                {
+                    "scores": [
+                        "ok",
+                        {"status": "ok", "value": "1"},
+                        {"status": "ok", "value": 1.0, "components": [1]},
+                        {"status": "ok", "value": 0.5, "reason": "r" * 100_000},
+                    ]
+                }
+            ).encode(),
+        ),
+    }
+    with hostile_server(replies) as url:
+
+        def score(name: str, count: int) -> list[rewardlab.Score]:
+            remote = rewardlab.remote(f"{url}/{name}", timeout=20)
+            try:
+                return remote.score([{"completion": str(i)} for i in range(count)])
+            finally:
+                remote.close()
+
+        started = time.monotonic()
+        endless_scores = score("endless", 2)
+        assert time.monotonic() - started < 15
+        limit = REPLY_BYTES_BASE + 2 * REPLY_BYTES_PER_SAMPLE
+        assert all(s.status is Status.ERROR and f"over {limit} bytes" in s.reason for s in endless_scores)
+        assert len(sent) < 100  # the client stopped reading near its cap, not at the end
+        (declared,) = score("declared", 1)
+        assert declared.status is Status.ERROR and "declares 1000000000000 bytes" in declared.reason
+        for name in ("extra", "fewer"):
+            scores = score(name, 2)
+            assert [s.status for s in scores] == [Status.ERROR, Status.ERROR]
+            assert all("scores for 2 samples" in s.reason and s.value is None for s in scores)
+        assert all("not a list" in s.reason for s in score("notlist", 1))
+        assert all(s.status is Status.ERROR and "malformed reply" in s.reason for s in score("deep", 3))
+        bad, text, components, long = score("items", 4)
+        assert bad.status is Status.ERROR and "expected an object" in bad.reason
+        assert text.status is Status.ERROR and "value must be a number" in text.reason
+        assert components.status is Status.ERROR and "components" in components.reason
+        assert long.status is Status.OK and long.value == 0.5 and len(long.reason) <= 2000

@@ -52,6 +52,8 @@ class RawRow:
     line: int
     data: bytes | dict[str, Any]
     size: int = 0
+    offset: int = -1
+    """Where the line starts in a JSONL file (-1 when unknown)."""
 
 
 @dataclass(slots=True)
@@ -64,16 +66,21 @@ class RawBlock:
 
     first_line: int
     data: bytes
+    offset: int = -1
+    """Where the block starts in the file (-1 when unknown)."""
 
     @property
     def size(self) -> int:
         return len(self.data)
 
     def __iter__(self) -> Iterator[RawRow]:
+        at = self.offset
         for number, line in enumerate(self.data.split(b"\n"), self.first_line):
             stripped = line.strip()
             if stripped:
-                yield RawRow(number, stripped, len(line) + 1)
+                yield RawRow(number, stripped, len(line) + 1, at)
+            if at >= 0:
+                at += len(line) + 1
 
 
 def parse_row(path: str | Path, raw: RawRow) -> dict[str, Any]:
@@ -104,11 +111,13 @@ def iter_raw_rows(path: str | Path, *, batch_size: int = 4096) -> Iterator[RawRo
                 index += 1
                 yield RawRow(index, row)
         return
+    offset = 0
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
             stripped = line.strip()
             if stripped:
-                yield RawRow(number, stripped, len(line))
+                yield RawRow(number, stripped, len(line), offset)
+            offset += len(line)
 
 
 READ_BYTES = 1 << 22
@@ -124,6 +133,7 @@ def iter_raw_blocks(path: str | Path, lines: int) -> Iterator[RawBlock]:
     if lines < 1:
         raise ValueError("a block needs at least one line")
     number = 1
+    base = 0  # where ``parts`` start in the file
     parts: list[bytes] = []
     newlines = 0  # in parts: they are joined only once they hold a whole block (or at the end)
     with open(path, "rb") as handle:
@@ -137,17 +147,18 @@ def iter_raw_blocks(path: str | Path, lines: int) -> Iterator[RawBlock]:
             data = b"".join(parts)
             if not chunk:
                 if data:
-                    yield RawBlock(number, data)
+                    yield RawBlock(number, data, base)
                 return
             start = 0
             while newlines >= lines:
                 end = start
                 for _ in range(lines):
                     end = data.find(b"\n", end) + 1
-                yield RawBlock(number, data[start:end])
+                yield RawBlock(number, data[start:end], base + start)
                 number += lines
                 newlines -= lines
                 start = end
+            base += start
             parts = [data[start:]] if start < len(data) else []
 
 

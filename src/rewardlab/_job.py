@@ -421,6 +421,82 @@ class _Progress:
         self.bar.close()
 
 
+class JobOutput:
+    """What every way of running the score job shares: the checks, the output and bad-row
+    files, the resume state, the progress bar and the summary.
+
+    The local job (`score_file`) and the job on Ray Data (`rewardlab.ray`) differ only in
+    where batches are parsed and scored; both hand each batch's `_ChunkResult` to
+    `consume`, in input order, so they write the same bytes.
+    """
+
+    def __init__(
+        self,
+        input_path: str | Path,
+        output_path: str | Path,
+        reward: Reward,
+        *,
+        fields: FieldMap,
+        workers: int,
+        resume: bool,
+        skip_bad_rows: bool,
+        bad_rows_path: str | Path | None,
+        output_field: str,
+        progress: bool | None,
+        group_by: str | None,
+    ) -> None:
+        path = str(input_path)
+        file_format(path)
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        _refuse_split_state(reward, output_path, workers=workers, resume=resume)
+        self.path, self.fields, self.output_field = path, fields, output_field
+        self.started = time.monotonic()
+        parquet_out = file_format(output_path) == "parquet"  # (pyarrow is imported only for Parquet)
+        column_types = output_column_types(output_field) if parquet_out else None
+        self.writer = writer = RowWriter(output_path, resume=resume, column_types=column_types)
+        try:
+            _check_resumable(writer, reward, output_field)
+        except ValueError:
+            writer.close(finished=False)
+            raise
+        if resume and group_by and writer.format == "jsonl" and writer.rows_written:
+            writer.rows_written -= drop_trailing_group(writer.path, group_by)
+        self.bad_log = BadRowLog(bad_rows_path or f"{output_path}.bad.jsonl", resume=resume) if skip_bad_rows else None
+        self.summary = JobSummary(resumed_from=writer.rows_written)
+        show = sys.stderr.isatty() if progress is None else progress
+        self.bar = _Progress(path, show)
+        self.encode = writer.format == "jsonl"
+        self.skip_bad = skip_bad_rows
+        self.skipper = _Skipper(path, fields, writer.rows_written, self.bad_log.count if self.bad_log else 0)
+
+    def consume(self, result: _ChunkResult) -> DataError | None:
+        """Write one batch's rows (and log its bad rows); the error that stops the job, if any."""
+        if result.lines:
+            self.writer.write_lines(result.lines, result.count)
+        else:
+            self.writer.write(result.rows)
+        if self.bad_log is not None:
+            for error, raw in result.bad:
+                self.bad_log.record(error, raw)
+        summary = self.summary
+        summary.rows += result.count
+        summary.bad_rows += len(result.bad)
+        summary.statuses.update(result.statuses)
+        summary.value_sum += result.value_sum
+        for name, amount in result.usage.items():
+            summary.usage[name] = summary.usage.get(name, 0.0) + amount
+        return result.stop
+
+    def close(self, *, finished: bool) -> None:
+        """Finish the output (Parquet parts are joined) and the bad-row log; stop the bar."""
+        self.bar.close()
+        self.writer.close(finished=finished)
+        if self.bad_log is not None:
+            self.bad_log.close()
+        self.summary.seconds = time.monotonic() - self.started
+
+
 def score_file(
     input_path: str | Path,
     output_path: str | Path,
@@ -450,67 +526,40 @@ def score_file(
     holds its own copies of the reward; the output is the same as a local run's.
     With ``group_by``, batches break only between groups of rows sharing that
     field (contiguous in the file), so group rewards see whole groups.
+    `rewardlab.ray.score_file_on_ray` runs the same job on Ray Data.
 
     Raises:
         DataError: a malformed row (unless ``skip_bad_rows``); every row before
             it has been written, and ``resume=True`` continues after a fix.
     """
-    path = str(input_path)
-    file_format(path)
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    _refuse_split_state(reward, output_path, workers=workers, resume=resume)
-    started = time.monotonic()
-    parquet_out = file_format(output_path) == "parquet"  # (pyarrow is imported only for Parquet)
-    column_types = output_column_types(output_field) if parquet_out else None
-    writer = RowWriter(output_path, resume=resume, column_types=column_types)
-    _check_resumable(writer, reward, output_field)
-    if resume and group_by and writer.format == "jsonl" and writer.rows_written:
-        writer.rows_written -= drop_trailing_group(writer.path, group_by)
-    bad_log = BadRowLog(bad_rows_path or f"{output_path}.bad.jsonl", resume=resume) if skip_bad_rows else None
-    summary = JobSummary(resumed_from=writer.rows_written)
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = _Progress(path, show)
-    encode = writer.format == "jsonl"
-    runner = Runner(
+    job = JobOutput(
+        input_path,
+        output_path,
         reward,
+        fields=fields,
         workers=workers,
-        timeout=timeout,  # no --timeout: the pool's default (a process reward's own timeout still wins per call)
-        ship=workers > 1,
-        batch_size=chunk_rows,
-        batch_executor=batch_executor,
+        resume=resume,
+        skip_bad_rows=skip_bad_rows,
+        bad_rows_path=bad_rows_path,
+        output_field=output_field,
+        progress=progress,
+        group_by=group_by,
     )
-    size = chunk_rows or runner.batch_size
-    skipper = _Skipper(path, fields, writer.rows_written, bad_log.count if bad_log else 0)
-    batches: Iterator[Batch]
-    if file_format(path) == "jsonl" and not group_by and limit is None:
-        # whole lines, unparsed: a batch travels to a worker as one bytes object
-        batches = _skip_done_blocks(iter_raw_blocks(path, size), skipper, lambda raw: bar.advance([raw]))
-    else:
-        rows = _skip_done(itertools.islice(iter_raw_rows(path), limit), skipper, lambda raw: bar.advance([raw]))
-        batches = _chunks(rows, size, _group_key(path, group_by) if group_by else None)
+    path, bar, encode, skip_bad = job.path, job.bar, job.encode, job.skip_bad
     stop: DataError | None = None
     finished = False
-
-    def consume(raws: Batch, result: _ChunkResult) -> DataError | None:
-        if result.lines:
-            writer.write_lines(result.lines, result.count)
-        else:
-            writer.write(result.rows)
-        if bad_log is not None:
-            for error, raw in result.bad:
-                bad_log.record(error, raw)
-        summary.rows += result.count
-        summary.bad_rows += len(result.bad)
-        summary.statuses.update(result.statuses)
-        summary.value_sum += result.value_sum
-        for name, amount in result.usage.items():
-            summary.usage[name] = summary.usage.get(name, 0.0) + amount
-        bar.advance(raws)
-        return result.stop
-
+    runner: Runner | None = None
     try:
-        skip_bad = bool(bad_log)
+        runner = Runner(
+            reward,
+            workers=workers,
+            timeout=timeout,  # no --timeout: the pool's default (a process reward's own timeout still wins per call)
+            ship=workers > 1,
+            batch_size=chunk_rows,
+            batch_executor=batch_executor,
+        )
+        size = chunk_rows or runner.batch_size
+        batches = input_batches(path, size, job.skipper, bar, group_by=group_by, limit=limit)
 
         def failed(raws: Batch, outcome: CallResult) -> _ChunkResult:
             return _failed_chunk(raws, outcome, reward, path, fields, output_field, encode, skip_bad)
@@ -520,22 +569,31 @@ def score_file(
         )
         try:
             for raws, result in results:
-                stop = consume(raws, result)
+                stop = job.consume(result)
+                bar.advance(raws)
                 if stop is not None:
                     break
         finally:
             results.close()
         finished = stop is None
     finally:
-        bar.close()
-        writer.close(finished=finished)
-        if bad_log is not None:
-            bad_log.close()
-        runner.close()
-    summary.seconds = time.monotonic() - started
+        job.close(finished=finished)
+        if runner is not None:
+            runner.close()
     if stop is not None:
         raise stop
-    return summary
+    return job.summary
+
+
+def input_batches(
+    path: str, size: int, skipper: _Skipper, bar: _Progress, *, group_by: str | None, limit: int | None
+) -> Iterator[Batch]:
+    """The batches the local job scores, the rows a resumed run already handled left out."""
+    if file_format(path) == "jsonl" and not group_by and limit is None:
+        # whole lines, unparsed: a batch travels to a worker as one bytes object
+        return _skip_done_blocks(iter_raw_blocks(path, size), skipper, lambda raw: bar.advance([raw]))
+    rows = _skip_done(itertools.islice(iter_raw_rows(path), limit), skipper, lambda raw: bar.advance([raw]))
+    return _chunks(rows, size, _group_key(path, group_by) if group_by else None)
 
 
 def _failed_chunk(

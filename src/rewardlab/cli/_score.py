@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
 
 from rewardlab._io import DataError, iter_raw_rows, parse_row
-from rewardlab._job import score_file
+from rewardlab._job import JobSummary, score_file
 from rewardlab._reward import Reward
 from rewardlab._types import FieldMap
 from rewardlab.cli._common import (
@@ -69,55 +70,90 @@ def score(
         None, help="Keep rows sharing this field (contiguous in the file) in one batch, for group rewards."
     ),
     limit: int = typer.Option(None, min=1, help="Score only the first N input rows."),
-    use_ray: bool = typer.Option(False, "--ray", help="Score batches on Ray actors (each holds the reward once)."),
+    use_ray: bool = typer.Option(
+        False,
+        "--ray",
+        help="Run the job on Ray Data: an actor pool scores batches (each actor builds the reward once).",
+    ),
     ray_address: str = typer.Option(
         None, help="Ray cluster to join: 'auto', ray://host:10001, ... (default: a local Ray)."
     ),
-    actors: int = typer.Option(2, min=1, help="Ray actors, with --ray."),
-    actor_cpus: float = typer.Option(0.5, min=0.0, help="CPUs each Ray actor asks for (fractions are fine)."),
-    actor_gpus: float = typer.Option(0.0, min=0.0, help="GPUs each Ray actor asks for."),
+    actors: int = typer.Option(None, min=1, help="Ray actors, with --ray (default 2)."),
+    actor_cpus: float = typer.Option(
+        None, min=0.0, help="CPUs each Ray actor asks for, with --ray (default 0.5; fractions are fine)."
+    ),
+    actor_gpus: float = typer.Option(None, min=0.0, help="GPUs each Ray actor asks for, with --ray (default 0)."),
 ) -> None:
     """Score every row of INPUT with a reward and write OUTPUT, same rows in the same order."""
     loaded = load_reward(reward, param, timeout)
     note_unmet_fields(input, loaded)
     fields = FieldMap(completion=completion_field, prompt=prompt_field, reference=reference_field, id=id_field)
-    pool = None
-    if use_ray:
-        try:
-            from rewardlab.ray import RewardActorPool
-
-            pool = RewardActorPool(
-                loaded, num_actors=actors, num_cpus=actor_cpus, num_gpus=actor_gpus, address=ray_address
-            )
-        except RuntimeError as exc:
-            fail(str(exc), 2)
-    elif ray_address is not None:
-        fail("--ray-address needs --ray", 2)
+    if not use_ray:
+        for given, name in ((ray_address, "--ray-address"), (actors, "--actors"), (actor_cpus, "--actor-cpus")):
+            if given is not None:
+                fail(f"{name} needs --ray", 2)
+        if actor_gpus is not None:
+            fail("--actor-gpus needs --ray", 2)
+    elif workers not in (None, 1):
+        fail("--workers is for the local job; with --ray use --actors (and --actor-cpus)", 2)
+    options = dict(
+        fields=fields,
+        resume=resume,
+        skip_bad_rows=skip_bad_rows,
+        bad_rows_path=bad_rows,
+        output_field=output_field,
+        progress=progress,
+        timeout=timeout,
+        chunk_rows=batch_size,
+        group_by=group_by,
+        limit=limit,
+    )
     try:
-        summary = score_file(
-            input,
-            output,
-            loaded,
-            fields=fields,
-            workers=workers or 1,
-            resume=resume,
-            skip_bad_rows=skip_bad_rows,
-            bad_rows_path=bad_rows,
-            output_field=output_field,
-            progress=progress,
-            timeout=timeout,
-            chunk_rows=batch_size,
-            group_by=group_by,
-            limit=limit,
-            batch_executor=pool,
-        )
+        if use_ray:
+            summary = _score_on_ray(input, output, loaded, options, ray_address, actors, actor_cpus, actor_gpus)
+        else:
+            summary = score_file(input, output, loaded, workers=workers or 1, **options)
     except DataError as exc:
         fail(f"{exc}\nrows before it were written to {output}; fix the row and re-run with --resume to continue")
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc), 2)
-    finally:
-        if pool is not None:
-            pool.close()
+    _report(summary, output)
+
+
+def _score_on_ray(
+    input: Path,
+    output: Path,
+    reward: Any,
+    options: dict[str, Any],
+    address: str | None,
+    actors: int | None,
+    actor_cpus: float | None,
+    actor_gpus: float | None,
+) -> JobSummary:
+    import logging
+
+    from rewardlab.ray import score_file_on_ray  # imports Ray itself only when called
+    from rewardlab.ray._data import DEFAULT_ACTOR_CPUS
+
+    # Ray Data announces each execution plan at INFO; the job's own bar and summary say what happens
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+    try:
+        return score_file_on_ray(
+            input,
+            output,
+            reward,
+            actors=2 if actors is None else actors,
+            actor_cpus=DEFAULT_ACTOR_CPUS if actor_cpus is None else actor_cpus,
+            actor_gpus=actor_gpus or 0.0,
+            address=address,
+            **options,
+        )
+    except RuntimeError as exc:  # Ray missing, or the cluster cannot be reached
+        fail(str(exc), 2)
+
+
+def _report(summary: JobSummary, output: Path) -> None:
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())) or "none"
     mean = "n/a" if summary.mean is None else f"{summary.mean:.4f}"
     resumed = f" (resumed after {summary.resumed_from})" if summary.resumed_from else ""

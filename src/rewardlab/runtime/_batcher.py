@@ -80,6 +80,7 @@ class Batcher:
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._held = 0  # samples waiting or being scored
+        self._queued = 0  # samples waiting (not yet in a batch)
         self._closing = False
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -105,6 +106,7 @@ class Batcher:
             raise QueueFull(self._held, self.max_queue)
         future: asyncio.Future[list[Score]] = asyncio.get_running_loop().create_future()
         self._held += len(samples)
+        self._queued += len(samples)
         self._waiting.append(_Entry(samples, future, deadline))
         self._wake.set()
         return future
@@ -129,7 +131,7 @@ class Batcher:
         """Entries for one batch: wait up to ``max_wait_s`` after the first for more to arrive."""
         first_seen = time.monotonic()
         while True:
-            size = sum(len(e.samples) for e in self._waiting)
+            size = self._queued
             waited = time.monotonic() - first_seen
             if size >= self.max_batch or waited >= self.max_wait_s or self._closing:
                 break
@@ -144,6 +146,7 @@ class Batcher:
             if batch and taken + len(entry.samples) > self.max_batch:
                 break
             self._waiting.popleft()
+            self._queued -= len(entry.samples)
             if entry.future.done() or entry.deadline <= now:
                 # answered already (deadline passed, client gone): not worth scoring
                 self._held -= len(entry.samples)
@@ -189,5 +192,6 @@ class Batcher:
             if not entry.future.done():
                 entry.future.set_result([Score.error("server shut down before scoring")] * len(entry.samples))
         self._waiting.clear()
+        self._queued = 0
         if self._loop_task is not None and not self._loop_task.done():
             self._loop_task.cancel()

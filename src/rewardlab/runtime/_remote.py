@@ -12,6 +12,7 @@ sample (status, reason, components, signature) comes back unchanged.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import Sequence
@@ -33,6 +34,15 @@ CLIENT_BATCH = 256
 
 GATHER_WAIT_S = 0.002
 """How long concurrent calls are gathered before a request goes out."""
+
+REPLY_BYTES_BASE = 1 << 20
+REPLY_BYTES_PER_SAMPLE = 64 << 10
+"""A reply is read up to ``REPLY_BYTES_BASE + REPLY_BYTES_PER_SAMPLE * samples`` bytes, no
+further: a rewardlab server's score (reason capped, a few components) is well under a
+kilobyte, and a server that sends more (broken, or hostile) must not fill this process's memory."""
+
+MAX_REASON_CHARS = 2000
+"""A server's reason text is cut to this length."""
 
 
 def parse_url(url: str) -> tuple[str, str | None]:
@@ -66,17 +76,43 @@ def _sample_json(sample: Sample) -> dict[str, Any]:
 
 def _score_from(item: Any) -> Score:
     try:
+        if not isinstance(item, dict):
+            raise TypeError(f"expected an object, got {type(item).__name__}")
         status = Status(item["status"])
         value = item.get("value") if status is Status.OK else None
+        if value is not None and type(value) not in (int, float):
+            raise TypeError(f"value must be a number, got {type(value).__name__}")
+        components = item.get("components") or {}
+        if not isinstance(components, dict) or any(type(v) not in (int, float) for v in components.values()):
+            raise TypeError("components must map names to numbers")
         return Score(
             value=value,
             status=status,
-            components=item.get("components") or {},
-            reason=str(item.get("reason") or ""),
-            signature=str(item.get("signature") or ""),
+            components=components,
+            reason=str(item.get("reason") or "")[:MAX_REASON_CHARS],
+            signature=str(item.get("signature") or "")[:MAX_REASON_CHARS],
         )
     except (KeyError, TypeError, ValueError) as exc:
-        return Score.error(f"malformed score from the server: {exc}")
+        return Score.error(f"malformed score from the server: {exc}"[:MAX_REASON_CHARS])
+
+
+class _ReplyTooLarge(Exception):
+    pass
+
+
+async def _read_capped(response: Any, limit: int) -> bytes:
+    """The body of a streamed reply, or `_ReplyTooLarge` once it passes ``limit`` bytes."""
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _ReplyTooLarge(f"declares {int(declared)} bytes")
+    chunks: list[bytes] = []
+    seen = 0
+    async for chunk in response.aiter_bytes():
+        seen += len(chunk)
+        if seen > limit:
+            raise _ReplyTooLarge(f"sent more than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class RemoteReward(Reward):
@@ -173,23 +209,19 @@ class RemoteReward(Reward):
                     samples
                 )
             retry_after: float | None = None
+            limit = REPLY_BYTES_BASE + REPLY_BYTES_PER_SAMPLE * len(samples)
             try:
                 self.requests_sent += 1
-                response = await self._client.post(self.endpoint, json=body, timeout=remaining)
+                async with self._client.stream("POST", self.endpoint, json=body, timeout=remaining) as response:
+                    raw = await _read_capped(response, limit)
+            except _ReplyTooLarge as exc:
+                return [Score.error(f"reply from {self.base} over {limit} bytes: it {exc}")] * len(samples)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 problem = f"{type(exc).__name__}: {exc}" or type(exc).__name__
             else:
                 if response.status_code == 200:
-                    try:
-                        items = response.json()["scores"]
-                    except (ValueError, KeyError, TypeError) as exc:
-                        return [Score.error(f"malformed reply from {self.base}: {exc}")] * len(samples)
-                    if not isinstance(items, list) or len(items) != len(samples):
-                        return [Score.error(f"{self.base} answered {len(items)} scores for {len(samples)}")] * len(
-                            samples
-                        )
-                    return [_score_from(item) for item in items]
-                detail = _detail(response)
+                    return self._scores_from(raw, len(samples))
+                detail = _detail(raw)
                 if response.status_code not in TRANSIENT_STATUS:
                     return [Score.error(f"{self.base} refused the request ({response.status_code}): {detail}")] * len(
                         samples
@@ -202,6 +234,18 @@ class RemoteReward(Reward):
             wait = max(backoff, retry_after or 0.0)
             await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
         return [Score.error(f"{self.base} unavailable after {MAX_ATTEMPTS} attempts: {problem}")] * len(samples)
+
+    def _scores_from(self, raw: bytes, count: int) -> list[Score]:
+        """One score per sample from a 200 reply; a reply of the wrong shape or length fails them all."""
+        try:
+            items = json.loads(raw)["scores"]
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            return [Score.error(f"malformed reply from {self.base}: {type(exc).__name__}: {exc}"[:300])] * count
+        if not isinstance(items, list):
+            return [Score.error(f"malformed reply from {self.base}: 'scores' is not a list")] * count
+        if len(items) != count:
+            return [Score.error(f"{self.base} answered {len(items)} scores for {count} samples")] * count
+        return [_score_from(item) for item in items]
 
     @property
     def has_resources(self) -> bool:
@@ -217,12 +261,13 @@ class RemoteReward(Reward):
             await client.aclose()
 
 
-def _detail(response: Any) -> str:
+def _detail(raw: bytes) -> str:
     try:
-        data = response.json()
-        return str(data.get("detail", data)) if isinstance(data, dict) else str(data)
-    except ValueError:
-        return response.text[:300]
+        data = json.loads(raw)
+        text = str(data.get("detail", data)) if isinstance(data, dict) else str(data)
+    except (ValueError, RecursionError):
+        text = raw[:300].decode("utf-8", "replace")
+    return text[:MAX_REASON_CHARS]
 
 
 def _retry_after(response: Any) -> float | None:

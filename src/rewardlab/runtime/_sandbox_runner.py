@@ -651,8 +651,9 @@ def _run_in_child(job: dict, channel: int, zygote: Zygote) -> str:
     return _describe_status(status)
 
 
-def _pids() -> list[int]:
-    """Live (not zombie) processes of the sandbox's PID namespace."""
+def _pids(zombies: bool = False) -> list[int]:
+    """Processes of the sandbox's PID namespace: the live ones, or (``zombies``) every one that
+    still has an entry in ``/proc``, dead but unreaped ones included."""
     pids = []
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -661,7 +662,7 @@ def _pids() -> list[int]:
                     state = fh.read().rsplit(b")", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue
-            if state not in (b"Z", b"X"):
+            if zombies or state not in (b"Z", b"X"):
                 pids.append(int(name))
     return pids
 
@@ -669,10 +670,15 @@ def _pids() -> list[int]:
 _SEPARATE_ZYGOTE_UID = False  # set when the zygote keeps uid 0: no signal from here can reach it
 
 
-def _kill_others(zygote: Zygote | None, settle: bool = False) -> None:
+def _kill_others(zygote: Zygote | None, settle: bool = False) -> bool:
     """Kill every process of the sandbox but the runner, the zygote and the namespace's init.
 
-    With ``settle``, return only when they are gone (before the next job may start).
+    With ``settle``, return only when they are gone, reaped too (before the next job may
+    start): ``False`` when that did not happen in time, and the sandbox must not serve again.
+    A killed process turns into a zombie some time after the signal, possibly after the reap
+    that was meant for it; its ``/proc`` entry (name, exit code, times) is readable by the
+    next job until its reaper (the runner as the unshare backend's init, bubblewrap's init
+    otherwise) collects it, so settling waits for that as well.
     """
     spare = {os.getpid(), 1} | ({zygote.pid} if zygote else set())
     for _ in range(2000):
@@ -684,7 +690,7 @@ def _kill_others(zygote: Zygote | None, settle: bool = False) -> None:
                 pass
             _reap()
             if not settle:
-                return  # a killed process runs no more code; the zygote reports the candidate's end
+                return True  # a killed process runs no more code; the zygote reports the candidate's end
         else:
             # Same uid as the zygote: kill by name, again until nothing is left (a fork bomb forks back).
             for pid in _pids():
@@ -694,9 +700,10 @@ def _kill_others(zygote: Zygote | None, settle: bool = False) -> None:
                     except OSError:
                         pass
             _reap()
-        if not [pid for pid in _pids() if pid not in spare]:
-            return
+        if not [pid for pid in _pids(zombies=settle) if pid not in spare]:
+            return True
         time.sleep(0.001)
+    return False
 
 
 def _reap() -> None:
@@ -861,12 +868,17 @@ def _remove_ipc() -> None:
                 remove(ident, 0, None)
 
 
-def _reset(workdir: str, zygote: Zygote) -> None:
-    """Leave nothing of one job for the next: processes, files, IPC objects."""
-    _kill_others(zygote, settle=True)
+def _reset(workdir: str, zygote: Zygote) -> bool:
+    """Leave nothing of one job for the next: processes, files, IPC objects.
+
+    ``False`` when some process of the last job could not be made to go: the worker retires.
+    """
+    if not _kill_others(zygote, settle=True):
+        return False
     for directory in (workdir, "/tmp"):
         _wipe(directory)
     _remove_ipc()
+    return True
 
 
 def _read_header() -> bytes:
@@ -903,8 +915,10 @@ def main() -> None:
         if not header.get("serve"):
             return
         # Reused worker: everything the last job could have left behind is
-        # removed before the next job is read.
-        _reset(workdir, zygote)
+        # removed before the next job is read; a sandbox that cannot be cleaned serves no
+        # other job (it exits without its ready frame, and the host retires it).
+        if not _reset(workdir, zygote):
+            return
         zygote.prefork()
         _frame(channel, {"ready": True})
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -37,6 +38,11 @@ STATUS_CODES = {Status.OK: 0, Status.ABSTAIN: 1, Status.ERROR: 2, Status.TIMEOUT
 
 RETRY_AFTER_S = 1
 """What a 503 tells the client to wait before retrying."""
+
+MAX_JSON_NESTING = 100
+"""Deepest JSON nesting a request body may have. Python's parser recurses per level and
+raises near 1,000 (an unhelpful 400 or a server error, depending on the stack already in
+use); real samples (chat messages, tool schemas, test tables) stay far below this."""
 
 
 @dataclass
@@ -313,8 +319,9 @@ OPEN_PATHS = frozenset({"/health", "/ready"})
 class _Gate:
     """Pure ASGI middleware in front of the app: bearer token, body limit, request metrics.
 
-    A declared body length over the limit is refused before reading; an undeclared
-    (chunked) body is read up to the limit first and replayed to the application. (A pure
+    A declared body length over the limit is refused before reading; a POST body is read
+    up to the limit (declared length or chunked), refused with a 422 when its JSON nests
+    deeper than `MAX_JSON_NESTING`, and replayed to the application. (A pure
     ASGI layer, not Starlette's ``BaseHTTPMiddleware``, which costs a task and a stream per
     request.)
     """
@@ -353,12 +360,14 @@ class _Gate:
                 kept = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
                 scope = dict(scope, headers=[*kept, (b"content-type", b"application/json")])
             declared = headers.get(b"content-length")
-            if declared is not None:
-                if declared.isdigit() and int(declared) > self.limit:
-                    await _reply(counted_send, 413, f"request body over the limit of {self.limit} bytes")
-                    return
+            if declared is not None and declared.isdigit() and int(declared) > self.limit:
+                await _reply(counted_send, 413, f"request body over the limit of {self.limit} bytes")
+                return
+            if scope.get("method") != "POST":
                 await self.app(scope, receive, counted_send)
                 return
+            # the body is read here (up to the limit, declared length or not), checked for
+            # nesting before any JSON parser recurses into it, and replayed to the application
             chunks: list[bytes] = []
             seen = 0
             while True:
@@ -373,13 +382,25 @@ class _Gate:
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     break
+            body = b"".join(chunks)
+            too_deep = _nesting_over(body, MAX_JSON_NESTING)
+            if too_deep is not None:
+                problem = f"JSON nested deeper than {MAX_JSON_NESTING} levels"
+                where = f"body (byte {too_deep})"
+                await _reply(
+                    counted_send,
+                    422,
+                    f"invalid request: {where}: {problem}",
+                    errors=[{"field": where, "problem": problem}],
+                )
+                return
             replayed = False
 
             async def replay() -> Any:
                 nonlocal replayed
                 if not replayed:
                     replayed = True
-                    return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                    return {"type": "http.request", "body": body, "more_body": False}
                 return await receive()
 
             await self.app(scope, replay, counted_send)
@@ -389,8 +410,31 @@ class _Gate:
             metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
-async def _reply(send: Any, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+_JSON_STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _nesting_over(body: bytes, limit: int) -> int | None:
+    """Offset of the first bracket that opens level ``limit + 1`` of a JSON body, or ``None``.
+
+    Strings are skipped whole (a bracket inside one does not count); a body with no more
+    than ``limit`` opening brackets cannot be too deep and is not scanned at all.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return None
+    depth = 0
+    for match in _JSON_STRING_OR_BRACKET.finditer(body):
+        char = body[match.start()]
+        if char in b"[{":
+            depth += 1
+            if depth > limit:
+                return match.start()
+        elif char in b"]}":
+            depth -= 1
+    return None
+
+
+async def _reply(send: Any, status: int, detail: str, **extra: Any) -> None:
+    body = json.dumps({"detail": detail, **extra}).encode()
     await send(
         {
             "type": "http.response.start",

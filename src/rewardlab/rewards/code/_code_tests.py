@@ -16,6 +16,7 @@ import collections
 import math
 import re
 import reprlib
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
@@ -409,11 +410,28 @@ def _imports_of(statements: Sequence[ast.stmt]) -> tuple[list[str], set[str]]:
     return sources, names
 
 
+_PARSE_LOCK = threading.RLock()
+"""CPython 3.11 keeps the counter with which `ast.parse` checks its own recursion in one place per
+interpreter, not per thread. When the collector runs a finalizer (Python code) while one thread
+builds the AST objects, another thread's `ast.parse` can start and reset that counter, and the
+first fails with ``SystemError: AST constructor recursion depth mismatch``. The reward parses
+tests on a thread per sample, so parsing is serialised (re-entrant: a finalizer may parse)."""
+
+
 def _parse(source: str, where: str) -> ast.Module:
-    try:
-        return ast.parse(source)
-    except SyntaxError as exc:
-        raise TestFormatError(f"field {where}: not valid Python ({exc.msg}, line {exc.lineno})") from exc
+    attempts = 3
+    while True:
+        attempts -= 1
+        try:
+            with _PARSE_LOCK:
+                return ast.parse(source)
+        except SyntaxError as exc:
+            raise TestFormatError(f"field {where}: not valid Python ({exc.msg}, line {exc.lineno})") from exc
+        except SystemError as exc:
+            # The same race with a thread outside this module (another reward, an importer that
+            # rewrites modules): parsing is a pure function of the source, so parse again.
+            if attempts == 0 or "AST constructor recursion depth mismatch" not in str(exc):
+                raise
 
 
 def _bound_names(module: ast.Module) -> set[str]:
