@@ -45,3 +45,22 @@ def serve_exit(sample: Sample) -> float:
     if sample.completion_text == "die":
         os._exit(9)
     return 1.0
+
+
+SETUPS: list[str] = []
+"""Setups of `serve_loaded` (in the test process: the reward is resident)."""
+
+
+@reward(name="serve_loaded", placement="resident", factory=True)
+def serve_loaded(*, load_s: float = 0.3, fail: bool = False):  # type: ignore[no-untyped-def]
+    """A factory that takes ``load_s`` to set up (a model loading); scores 1 once loaded."""
+    time.sleep(load_s)
+    if fail:
+        raise RuntimeError("the model file is corrupt")
+    SETUPS.append("setup")
+
+    def score(sample: Sample) -> float:
+        return 1.0
+
+    yield score
+    SETUPS.append("close")

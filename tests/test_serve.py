@@ -20,6 +20,7 @@ import uvicorn
 import _serve_rewards as fixtures
 import rewardlab
 from rewardlab import Status
+from rewardlab.compose import Term, weighted_sum
 from rewardlab.serve import ServeConfig, build_app
 
 
@@ -48,6 +49,29 @@ def running(rewards: dict, config: ServeConfig | None = None, port: int | None =
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_ready_only_once_factory_rewards_are_set_up_and_closed_at_shutdown():
+    fixtures.SETUPS.clear()
+    loaded = rewardlab.load("serve_loaded")
+    combined = weighted_sum(Term(rewardlab.load("serve_loaded")(load_s=0.2), 1.0, name="a"), Term("exact_match", 1.0))
+    with running({"loaded": loaded, "combined": combined}) as url:
+        # set up by the lifespan, before the first request: not by the first batch
+        assert fixtures.SETUPS == ["setup", "setup"]
+        assert httpx.get(f"{url}/ready").json() == {"ready": True, "rewards": {"loaded": True, "combined": True}}
+        reply = httpx.post(f"{url}/v1/score/loaded", json={"samples": [{"completion": "x"}]}).json()
+        assert reply["scores"][0]["value"] == 1.0
+        assert fixtures.SETUPS == ["setup", "setup"]
+    assert sorted(fixtures.SETUPS) == ["close", "close", "setup", "setup"]
+
+
+def test_a_reward_that_cannot_set_up_stops_start_up():
+    from starlette.testclient import TestClient
+
+    app = build_app({"broken": rewardlab.load("serve_loaded")(fail=True, load_s=0.0)}, ServeConfig())
+    with pytest.raises(RuntimeError, match="model file is corrupt"):
+        with TestClient(app):  # runs the lifespan: start-up fails, the server never says ready
+            pass
 
 
 # -- the three request shapes ---------------------------------------------------------------------

@@ -161,6 +161,15 @@ class Reward:
         raise NotImplementedError(f"{type(self).__name__} implements neither _ascore nor _score")
 
     # -- resources -----------------------------------------------------------
+    async def asetup(self) -> None:
+        """Set up now what would otherwise be set up by the first batch (a model loaded, a
+        client opened), so that an owner such as the server is ready only once its rewards
+        are. A reward placed in worker processes sets up there, on its first batch."""
+
+    def setup(self) -> None:
+        """`asetup` from sync code."""
+        _loop.run(self.asetup())
+
     async def aclose(self) -> None:
         """Release what the reward set up (a model, a client, its own worker pool). It sets up again if used."""
 
@@ -622,6 +631,10 @@ class FunctionReward(Reward, Generic[P]):
     @property
     def has_resources(self) -> bool:
         return self._setup.future is not None or self._resources.pool is not None
+
+    async def asetup(self) -> None:
+        if self.factory and self.placement != "process":
+            await self._scorer()
 
     async def aclose(self) -> None:
         setup = self._setup

@@ -173,6 +173,10 @@ class CompositeReward(Reward):
     def runs_sync(self) -> bool:
         return all(child.runs_sync for child in self.children)
 
+    async def asetup(self) -> None:
+        """Set up every child."""
+        await asyncio.gather(*(child.asetup() for child in self.children))
+
     async def aclose(self) -> None:
         """Close every child."""
         await asyncio.gather(*(child.aclose() for child in self.children))

@@ -230,6 +230,10 @@ class RewardServer:
             )
             served.batcher.start()
             served.signature = reward.signature
+        # /ready means loaded: a factory reward (a model, a client) is set up before the
+        # server says so, not by the first request's batch; a setup that fails stops start-up
+        await asyncio.gather(*(s.reward.asetup() for s in self.served.values()))
+        for served in self.served.values():
             served.ready = True
 
     async def stop(self) -> None:
