@@ -379,7 +379,8 @@ def test_exported_names() -> None:
     )  # fmt: skip
     assert sorted(integrations.__all__) == sorted(
         [
-            "ON_FAILURE_ENV", "REWARD_ENV", "AsyncTRLReward", "RewardFailure", "TRLReward", "compute_score",
+            "ON_FAILURE_ENV", "REWARD_ENV", "AsyncTRLReward", "RewardFailure", "TRLReward", "close_loaded_rewards",
+            "compute_score",
             "compute_score_batch", "make_compute_score", "make_openrlhf_reward_func", "to_trl",
             "write_openrlhf_reward_file",
         ]

@@ -434,13 +434,29 @@ def test_a_parroting_judge_never_pays_an_injection(base: str, name: str, params:
 
 
 def test_a_sync_preference_works_from_the_reward_loop(base: str) -> None:
-    # pairwise_win_rate calls judge.prefer synchronously; under ascore that happens on the reward loop's thread
+    # pairwise_win_rate calls judge.prefer synchronously, from a thread of the runtime (never the loop's own)
     from rewardlab.compose import pairwise_win_rate
 
     judge = load("judge_pairwise", base)
     group = [{"completion": c, "prompt": "p"} for c in ["a", "a much longer answer"]]
     scores = asyncio.run(pairwise_win_rate(judge.prefer).ascore(group))
     assert [s.value for s in scores] == [0.0, 1.0]
+
+
+def test_the_sync_preference_refuses_the_reward_loops_own_thread_and_the_async_one_works_there(base: str) -> None:
+    from rewardlab import _loop
+
+    judge = load("judge_pairwise", base)
+    a, b = {"completion": "a", "prompt": "p"}, {"completion": "a much longer answer", "prompt": "p"}
+
+    async def blocking_on_the_loop() -> Any:
+        return judge.prefer(a, b)
+
+    with pytest.raises(RuntimeError, match="aprefer"):
+        _loop.run(blocking_on_the_loop())  # it would wait on the loop it blocks
+    assert _loop.run(judge.aprefer(a, b)) == 0.0
+    assert judge.prefer(b, a) == 1.0  # from this thread: handed to the loop
+    judge.close()
 
 
 @pytest.mark.parametrize(

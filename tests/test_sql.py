@@ -407,9 +407,9 @@ def test_reference_runs_once_per_group(db: Path, tmp_path: Path) -> None:
     calls = []
     original = _sql.run_query
 
-    def counting(engine: Any, p: Any, query: str, limits: Any = None) -> Any:
+    def counting(engine: Any, p: Any, query: str, limits: Any = None, **options: Any) -> Any:
         calls.append(query)
-        return original(engine, p, query, limits)
+        return original(engine, p, query, limits, **options)
 
     _sql.run_query = counting  # type: ignore[assignment]
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab._registry import SPEC_SUFFIXES, lookup
-from rewardlab._reward import Reward, RewardParamError, load_single
+from rewardlab._reward import Reward, RewardParamError, load_single, own_instance
 from rewardlab._signature import Signature, SignatureError
 
 COMPOSITE_NAME = "compose"
@@ -72,15 +72,13 @@ def load(name_or_spec: str | Path | Mapping[str, Any] | Reward, /, **params: Any
         return load_single(text, params)
     if text.strip() == COMPOSITE_NAME:
         raise RewardParamError(f"{COMPOSITE_NAME!r} needs parameter 'spec' (a composite reward's JSON spec)")
-    base = lookup(text.strip())
-    return base(**params) if params else base
+    return own_instance(lookup(text.strip()), params)
 
 
 def _load_mapping(spec: Mapping[str, Any], params: Mapping[str, Any]) -> Reward:
     if "reward" in spec and set(spec) <= {"reward", "params", "weight", "name"}:
         merged = {**dict(spec.get("params") or {}), **params}
-        base = lookup(str(spec["reward"]))
-        return base(**merged) if merged else base
+        return own_instance(lookup(str(spec["reward"])), merged)
     from rewardlab.compose import build_spec
 
     built = build_spec(spec, source="<mapping>")

@@ -24,6 +24,7 @@ import functools
 import inspect
 import json
 import math
+import os
 import threading
 import types
 import typing
@@ -430,6 +431,21 @@ def _close_unclosed(teardown: Callable[[], Any]) -> None:
         pass
 
 
+SETUP_LOG_ENV = "REWARDLAB_SETUP_LOG"
+"""Environment variable naming a file to which every factory setup and close is appended
+(``setup <reward> <pid>`` / ``close <reward> <pid>``): shows where a model, client or
+connection pool was built and that its owner released it, across worker processes too."""
+
+
+def log_setup_event(event: str, name: str) -> None:
+    """Append ``<event> <name> <pid>`` to ``$REWARDLAB_SETUP_LOG`` when it is set (a diagnostic; never fails)."""
+    path = os.environ.get(SETUP_LOG_ENV)
+    if not path:
+        return
+    with contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{event} {name} {os.getpid()}\n")
+
+
 class FunctionReward(Reward, Generic[P]):
     """A reward made from a decorated function or factory (see `reward`)."""
 
@@ -517,6 +533,13 @@ class FunctionReward(Reward, Generic[P]):
     def worker_modules(self) -> tuple[str, ...]:
         return (self.fn.__module__,) if self.placement == "process" else ()
 
+    def __copy__(self) -> FunctionReward[P]:
+        # a relabelled copy (a composite's term) is the same reward: one setup, shared; pickling
+        # (which a resident reward refuses) is not needed to make it
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
     def __reduce__(self) -> tuple[Any, ...]:
         if self.placement == "resident":
             raise TypeError(
@@ -543,6 +566,11 @@ class FunctionReward(Reward, Generic[P]):
     # -- setup and close -----------------------------------------------------
     async def _build(self) -> Any:
         """Run the factory once (on the reward loop); the scorer it returns serves every batch."""
+        scorer = await self._run_factory()
+        log_setup_event("setup", self.name)
+        return scorer
+
+    async def _run_factory(self) -> Any:
         params = dict(self.params)
         if inspect.isasyncgenfunction(self.fn):
             agen = self.fn(**params)
@@ -622,9 +650,14 @@ class FunctionReward(Reward, Generic[P]):
         if finalizer is not None:
             finalizer.detach()
         if teardown is not None:
-            result = teardown()
-            if inspect.isawaitable(result):
-                await result
+            try:
+                result = teardown()
+                if inspect.isawaitable(result):
+                    await result
+            finally:
+                log_setup_event("close", self.name)
+        elif future is not None:
+            log_setup_event("close", self.name)
         self._resources.close()
 
     # -- running -------------------------------------------------------------
@@ -682,6 +715,9 @@ class FunctionReward(Reward, Generic[P]):
         batch = [as_sample(s) for s in samples]
         if not self.factory and not self.is_async:
             return self._run_sync(batch)
+        scorer = self._sync_scorer()
+        if scorer is not None and not _loop.on_runtime_loop():
+            return self._call_sync(scorer, batch, {})  # set up already: no hand-off (a worker's per-call path)
         return _loop.run(self._run_here(batch))
 
     def _run_sync(self, samples: Sequence[Sample]) -> list[Score]:
@@ -714,7 +750,14 @@ class FunctionReward(Reward, Generic[P]):
     async def _ascore(self, samples: list[Sample], executor: Executor | None) -> list[Score]:
         self._check_required()
         if self.uses_pool:
-            return await _loop.in_thread(self._dispatch, samples, executor or self._resources.own_pool())
+            executor = executor or self._resources.own_pool()
+            if not self.factory:
+                return await _loop.in_thread(self._dispatch, samples, executor, self.fn, dict(self.params))
+            try:
+                built = await self._scorer()
+            except Exception as exc:
+                return [Score.error(f"setup failed: {type(exc).__name__}: {exc}"[:500])] * len(samples)
+            return await _loop.in_thread(self._dispatch, samples, executor, built, {})
         if self.placement == "process":
             return await _loop.in_thread(self._in_executor, samples, executor or self._resources.own_pool())
         if not self.factory and not self.is_async:
@@ -728,10 +771,12 @@ class FunctionReward(Reward, Generic[P]):
             return self._call_sync(scorer, samples, {})  # set up already, and driven from the caller's thread
         return await self._run_here(samples)
 
-    def _dispatch(self, samples: list[Sample], executor: Executor) -> list[Score]:
+    def _dispatch(
+        self, samples: list[Sample], executor: Executor, scorer: Callable[..., Any], params: dict[str, Any]
+    ) -> list[Score]:
         """A reward that sends its own heavy parts to the executor (``uses_pool``): called here with it."""
         try:
-            results = list(self.fn(list(samples), pool=executor, **self.params))
+            results = list(scorer(list(samples), pool=executor, **params))
         except Exception as exc:
             return [error_from(exc)] * len(samples)
         if len(results) != len(samples):
@@ -809,7 +854,7 @@ def _rebuild_function_reward(
         rebuilt = base(**params)
         rebuilt.timeout = timeout
         return rebuilt
-    key = Signature(name, params).format() + f"|timeout:{timeout!r}"
+    key = worker_key(name, params, timeout)
     with _WORKER_LOCK:
         found = _WORKER_REWARDS.get(key)
         if found is None:
@@ -818,6 +863,26 @@ def _rebuild_function_reward(
             found = _WORKER_REWARDS[key] = base(**params)
             found.timeout = timeout
         return found
+
+
+def worker_key(name: str, params: Mapping[str, Any], timeout: float | None = None) -> str:
+    """What identifies a reward's instance in a worker process (see `worker_instance`)."""
+    return Signature(name, params).format() + f"|timeout:{timeout!r}"
+
+
+def worker_instance(name: str, module: str, params: dict[str, Any], key: str | None = None) -> FunctionReward[Any]:
+    """The reward ``name(**params)`` as this process keeps it: in a worker, one instance per
+    parameters, set up once and closed when the pool stops the worker (a ``uses_pool`` reward's
+    worker-side calls score through it, so what it set up serves every call there).
+
+    ``key`` is `worker_key` of the same reward, computed once by the caller: the per-call
+    lookup is then one dictionary read.
+    """
+    if key is not None:
+        found = _WORKER_REWARDS.get(key)
+        if found is not None:
+            return found
+    return _rebuild_function_reward(name, module, params, None)
 
 
 def _run_in_worker(ref: tuple[str, str, dict[str, Any]], samples: list[Sample]) -> list[Score]:
@@ -912,6 +977,9 @@ def reward(
         uses_pool: The (batched) function dispatches its own heavy work: it runs
             in the caller's process with a ``pool`` keyword argument (an
             `rewardlab.Executor`) and gives that work deadlines through ``pool.map``.
+            A factory's scorer takes that ``pool`` keyword instead (``None`` when
+            scored in place, `FunctionReward.run_inline`); work it sends to workers
+            can score there through `worker_instance`, set up once per worker.
         factory: The decorated function is a factory (see above).
         resident: Older spelling of ``placement="resident"``.
 
@@ -991,8 +1059,25 @@ __all__ = [
     "failure_score",
     "format_param",
     "load_single",
+    "log_setup_event",
+    "own_instance",
     "reward",
+    "worker_instance",
+    "worker_key",
 ]
+
+
+def own_instance(base: Reward, params: Mapping[str, Any] | None = None) -> Reward:
+    """``base`` with ``params`` as a new owner gets it from the registry.
+
+    A reward that sets something up (a factory: a model, a client, connections)
+    is always a fresh object, so what one owner sets up and closes is never the
+    registry's shared instance, used by others; other rewards are returned as
+    they are when no parameter changes.
+    """
+    if params or getattr(base, "factory", False):
+        return base(**(params or {}))
+    return base
 
 
 def load_single(name_or_signature: str, params: Mapping[str, Any] | None = None) -> Reward:
@@ -1002,8 +1087,7 @@ def load_single(name_or_signature: str, params: Mapping[str, Any] | None = None)
     """
     text = name_or_signature.strip()
     if "|" not in text:
-        base = lookup(text)
-        return base(**params) if params else base
+        return own_instance(lookup(text), params)
     signature = Signature.parse(text)
     base = lookup(signature.name)
     raw: dict[str, Any] = dict(signature.params)
@@ -1013,4 +1097,4 @@ def load_single(name_or_signature: str, params: Mapping[str, Any] | None = None)
         if value is not None and key in declared:
             raw[key] = value
     raw.update(params or {})
-    return base(**raw) if raw else base
+    return own_instance(base, raw)

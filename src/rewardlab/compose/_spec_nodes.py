@@ -42,7 +42,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from typing_extensions import Self
 
 from rewardlab._registry import SPEC_SUFFIXES, RewardNotFound, lookup
-from rewardlab._reward import FunctionReward, Reward, RewardParamError
+from rewardlab._reward import FunctionReward, Reward, RewardParamError, own_instance
 from rewardlab.compose._base import as_reward
 from rewardlab.compose._combinators import Combination, Gate, Route, Term
 from rewardlab.compose._group import PairwiseWinRate, import_preference
@@ -243,7 +243,7 @@ class RewardNode(SpecNode):
             included = _included(name, info)
             return self._finish(lambda: _labelled(included, self.name))
         base = _registered(name)
-        built = base(**params) if params else base
+        built = own_instance(base, params)
         if isinstance(built, FunctionReward):
             missing = [p.name for p in built.declared.values() if p.required and p.name not in built.params]
             if missing:

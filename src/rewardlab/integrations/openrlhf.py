@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab._types import Sample, Score
-from rewardlab.integrations._common import parse_on_failure, resolve_reward, value_for_trainer
+from rewardlab.integrations._common import BoundReward, parse_on_failure, resolve_reward, value_for_trainer
 
 
 def split_response(query: str, prompt: str) -> str | None:
@@ -90,8 +90,13 @@ def score_queries(
 
 
 def make_reward_func(reward: Any, *, on_failure: Any = "raise") -> Callable[..., dict[str, Any]]:
-    """A ``reward_func(queries, prompts, labels, **kwargs)`` bound to one reward."""
-    scorer = resolve_reward(reward)
+    """A ``reward_func(queries, prompts, labels, **kwargs)`` bound to one reward.
+
+    A reward given by name, signature or spec is loaded for the returned function, which
+    owns it: ``reward_func.close()`` releases what the reward set up.
+    """
+    bound = BoundReward(reward)
+    scorer = bound.reward
     policy = parse_on_failure(on_failure)
 
     def reward_func(
@@ -99,6 +104,8 @@ def make_reward_func(reward: Any, *, on_failure: Any = "raise") -> Callable[...,
     ) -> dict[str, Any]:
         return score_queries(queries, prompts, labels, reward=scorer, on_failure=policy)
 
+    reward_func.reward = scorer  # type: ignore[attr-defined]
+    reward_func.close = bound.close  # type: ignore[attr-defined]
     return reward_func
 
 
@@ -118,7 +125,7 @@ def write_reward_file(path: str | Path, reward: str, *, on_failure: str = "raise
     parse_on_failure(on_failure)
     if reward.lower().endswith((".toml", ".yaml", ".yml", ".json")):
         reward = str(Path(reward).resolve())
-    resolve_reward(reward)  # fail now, not on the first training step
+    BoundReward(reward).close()  # fail now, not on the first training step
     target = Path(path)
     policy: Any = on_failure if on_failure in ("raise", "nan") else float(on_failure)
     target.write_text(_TEMPLATE.format(reward=reward, on_failure=policy), encoding="utf-8")

@@ -13,7 +13,7 @@ from typing import Any
 
 from rewardlab._reward import Reward
 from rewardlab._types import Sample, Score
-from rewardlab.integrations._common import resolve_reward
+from rewardlab.integrations._common import BoundReward
 
 REFERENCE_COLUMNS = ("reference", "solution", "answer", "ground_truth")
 """Dataset columns tried, in order, for the reference when ``reference_field`` is not given."""
@@ -22,12 +22,16 @@ TRAINER_KWARGS = frozenset({"trainer_state", "log_extra", "log_metric", "environ
 """Keyword arguments TRL adds that are not dataset columns."""
 
 
-class TRLReward:
+class TRLReward(BoundReward):
     """A picklable callable with TRL's reward-function signature, wrapping one rewardlab reward.
 
     Non-``ok`` scores become ``None``: TRL leaves them out of the group mean and
     std (a completion for which every reward function returns ``None`` gets
     advantage 0), so a verifier failure never becomes a silent 0 reward.
+
+    A reward given by name, signature or spec is loaded by this object, which
+    owns it: ``close()`` (or ``with to_trl(...) as f:``) releases what it set up.
+    A `Reward` passed in stays its caller's to close.
 
     When TRL passes ``log_metric``, the share of each non-ok status is logged as
     ``<name>/<status>_frac``; with ``log_extra`` the per-completion status is
@@ -47,7 +51,8 @@ class TRLReward:
         pool: Any = None,
         log_statuses: bool = True,
     ) -> None:
-        self.reward: Reward = resolve_reward(reward)
+        super().__init__(reward)
+        self.reward: Reward
         self.__name__ = name or getattr(self.reward, "label", None) or self.reward.name
         self.reference_field = reference_field
         self.pool = pool

@@ -21,12 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import math
+import typing
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rewardlab._types import Sample, Score
-from rewardlab.integrations._common import OnFailure, parse_on_failure, resolve_reward, value_for_trainer
+from rewardlab.integrations._common import (
+    BoundReward,
+    OnFailure,
+    parse_on_failure,
+    resolve_reward,
+    value_for_trainer,
+)
 
 
 def _sample(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any) -> Sample:
@@ -167,27 +174,35 @@ def make_compute_score(
 ) -> Callable[..., Any]:
     """A ``compute_score`` bound to one reward, for code that builds verl's reward manager itself.
 
-    ``asynchronous=True`` returns a coroutine function (`compute_score_async`).
+    ``asynchronous=True`` returns a coroutine function (`compute_score_async`). A reward
+    given by name, signature or spec is loaded for the returned function, which owns it:
+    its ``close()`` releases what the reward set up (a reward object passed in stays yours).
     """
-    scorer = resolve_reward(reward)
+    bound = BoundReward(reward)
+    scorer = bound.reward
     policy = parse_on_failure(on_failure)
+    fn: Any
     if asynchronous:
 
         async def async_fn(*args: Any, **kwargs: Any) -> float | dict[str, float]:
             return await compute_score_async(*args, reward=scorer, on_failure=policy, return_dict=return_dict, **kwargs)
 
         async_fn.__name__ = f"compute_score_async_{scorer.name}"
-        return async_fn
-    if batch:
+        fn = async_fn
+    elif batch:
 
         def batch_fn(*args: Any, **kwargs: Any) -> list[float | dict[str, float]]:
             return compute_score_batch(*args, reward=scorer, on_failure=policy, return_dict=return_dict, **kwargs)
 
         batch_fn.__name__ = f"compute_score_batch_{scorer.name}"
-        return batch_fn
+        fn = batch_fn
+    else:
 
-    def single_fn(*args: Any, **kwargs: Any) -> float | dict[str, float]:
-        return compute_score(*args, reward=scorer, on_failure=policy, return_dict=return_dict, **kwargs)
+        def single_fn(*args: Any, **kwargs: Any) -> float | dict[str, float]:
+            return compute_score(*args, reward=scorer, on_failure=policy, return_dict=return_dict, **kwargs)
 
-    single_fn.__name__ = f"compute_score_{scorer.name}"
-    return single_fn
+        single_fn.__name__ = f"compute_score_{scorer.name}"
+        fn = single_fn
+    fn.reward = scorer
+    fn.close = bound.close
+    return typing.cast(Callable[..., Any], fn)

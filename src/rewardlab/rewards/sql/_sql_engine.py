@@ -28,7 +28,6 @@ Single instructions that could run long on their own (``printf('%.*c', ...)``,
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import math
 import os
@@ -37,6 +36,7 @@ import sqlite3
 import stat
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,7 +265,9 @@ class _SqliteConnection:
 def _open_sqlite(path: Path) -> _SqliteConnection:
     uri = path.resolve().as_uri() + "?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=True)
+        # check_same_thread off: a connection is used by one thread only (see `Connections`), but its
+        # owner closes it from whichever thread closes the reward
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise DatabaseUnavailable(f"{path}: cannot open SQLite database read-only ({exc})") from exc
     try:
@@ -426,30 +428,102 @@ def _run_duckdb(handle: _DuckConnection, query: str, limits: QueryLimits) -> Exe
         timer.cancel()
 
 
-# -- connection cache and entry point ------------------------------------------------------
+# -- connections and entry point ----------------------------------------------------------
 
 
-class _ConnectionCache(OrderedDict[tuple[Any, ...], Any]):
-    """One thread's open connections; closed explicitly when the thread's locals are dropped."""
+class _ThreadConnections:
+    """One thread's open connections of one `Connections` owner (least recently used first)."""
+
+    __slots__ = ("__weakref__", "handles")
+
+    def __init__(self) -> None:
+        self.handles: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     def close_all(self) -> None:
-        while self:
-            self.popitem()[1].close()
+        while self.handles:
+            self.handles.popitem()[1].close()
 
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
+    def __del__(self) -> None:  # the thread ended: its connections go with it
+        try:
             self.close_all()
+        except Exception:  # interpreter shutdown: the process's exit closes them
+            pass
 
 
-_LOCAL = threading.local()
+class Connections:
+    """The open database connections of one owner (a SQL reward), closed by `close`.
+
+    Each thread that runs queries gets its own connections (one per database
+    file, at most `CONNECTIONS_PER_THREAD`), so the samples of a group and their
+    reference share one instead of reopening it, and two threads never share a
+    connection (each connection's progress handler guards one query at a
+    time). `close` closes every thread's connections; used again, it opens new ones.
+
+    Example:
+        >>> import sqlite3, tempfile
+        >>> shop = tempfile.mkdtemp() + "/shop.db"
+        >>> with sqlite3.connect(shop) as db:
+        ...     _ = db.executescript("CREATE TABLE orders (id INTEGER); INSERT INTO orders VALUES (1);")
+        >>> with Connections() as connections:
+        ...     run_query("sqlite", shop, "SELECT id FROM orders", connections=connections).rows
+        ((1,),)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._caches: weakref.WeakSet[_ThreadConnections] = weakref.WeakSet()
+
+    def _mine(self) -> _ThreadConnections:
+        cache: _ThreadConnections | None = getattr(self._local, "connections", None)
+        if cache is None:
+            cache = _ThreadConnections()
+            self._local.connections = cache
+            with self._lock:
+                self._caches.add(cache)
+        return cache
+
+    def get(self, engine: Engine, path: Path, limits: QueryLimits) -> Any:
+        """This thread's connection to the database at ``path`` (opened on first use)."""
+        key = (*database_key(engine, path), limits.max_memory_mb if engine == "duckdb" else 0)
+        handles = self._mine().handles
+        handle = handles.get(key)
+        if handle is not None:
+            handles.move_to_end(key)
+            return handle
+        handle = _open(engine, path, limits)
+        handles[key] = handle
+        while len(handles) > CONNECTIONS_PER_THREAD:
+            _, old = handles.popitem(last=False)
+            old.close()
+        return handle
+
+    @property
+    def open_count(self) -> int:
+        """Connections open now, over every thread."""
+        with self._lock:
+            return sum(len(cache.handles) for cache in self._caches)
+
+    def close(self) -> None:
+        """Close every connection of every thread (none may be running a query)."""
+        with self._lock:
+            caches = list(self._caches)
+        for cache in caches:
+            cache.close_all()
+
+    def __enter__(self) -> Connections:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def _connections() -> _ConnectionCache:
-    cache = getattr(_LOCAL, "connections", None)
-    if cache is None:
-        cache = _ConnectionCache()
-        _LOCAL.connections = cache
-    return cache
+def _open(engine: Engine, path: Path, limits: QueryLimits) -> Any:
+    if engine == "sqlite":
+        return _open_sqlite(path)
+    if engine == "duckdb":
+        return _open_duckdb(path, limits)
+    raise ValueError(f"unknown engine {engine!r}; expected 'sqlite' or 'duckdb'")
 
 
 def database_key(engine: Engine, path: Path) -> tuple[Any, ...]:
@@ -463,28 +537,14 @@ def database_key(engine: Engine, path: Path) -> tuple[Any, ...]:
     return (engine, os.path.abspath(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def _connection(engine: Engine, path: Path, limits: QueryLimits) -> Any:
-    key = (*database_key(engine, path), limits.max_memory_mb if engine == "duckdb" else 0)
-    cache = _connections()
-    handle = cache.get(key)
-    if handle is not None:
-        cache.move_to_end(key)
-        return handle
-    handle = _open_sqlite(path) if engine == "sqlite" else _open_duckdb(path, limits)
-    cache[key] = handle
-    while len(cache) > CONNECTIONS_PER_THREAD:
-        _, old = cache.popitem(last=False)
-        old.close()
-    return handle
-
-
-@atexit.register
-def close_connections() -> None:
-    """Close the connections cached by the calling thread."""
-    _connections().close_all()
-
-
-def run_query(engine: Engine, path: str | os.PathLike[str], query: str, limits: QueryLimits | None = None) -> Execution:
+def run_query(
+    engine: Engine,
+    path: str | os.PathLike[str],
+    query: str,
+    limits: QueryLimits | None = None,
+    *,
+    connections: Connections | None = None,
+) -> Execution:
     """Run one read-only query on a database file, within the limits.
 
     Args:
@@ -492,6 +552,8 @@ def run_query(engine: Engine, path: str | os.PathLike[str], query: str, limits: 
         path: The database file.
         query: One SQL query (a trailing ``;`` and comments are fine).
         limits: Deadline, row cap and memory cap (defaults: `QueryLimits()`).
+        connections: Where to keep the connection for the next query (a reward's
+            `Connections`); without it the connection is opened for this query and closed.
 
     Returns:
         An `Execution`: the rows, or the outcome that stopped the query.
@@ -511,18 +573,25 @@ def run_query(engine: Engine, path: str | os.PathLike[str], query: str, limits: 
     refused = precheck(query, engine)
     if refused is not None:
         return refused
-    handle = _connection(engine, Path(path), limits)
-    started = time.monotonic()
-    if engine == "sqlite":
-        result = _run_sqlite(handle, query, limits)
-    elif engine == "duckdb":
-        result = _run_duckdb(handle, query, limits)
-    else:
+    if engine not in ("sqlite", "duckdb"):
         raise ValueError(f"unknown engine {engine!r}; expected 'sqlite' or 'duckdb'")
+    if connections is not None:
+        handle = connections.get(engine, Path(path), limits)
+    else:
+        database_key(engine, Path(path))  # a missing file is DatabaseUnavailable, as with connections
+        handle = _open(engine, Path(path), limits)
+    started = time.monotonic()
+    try:
+        result = _run_sqlite(handle, query, limits) if engine == "sqlite" else _run_duckdb(handle, query, limits)
+    finally:
+        if connections is None:
+            handle.close()
     return Execution(result.outcome, result.rows, result.columns, result.message, time.monotonic() - started)
 
 
-def read_schema(engine: Engine, path: str | os.PathLike[str]) -> dict[str, frozenset[str]]:
+def read_schema(
+    engine: Engine, path: str | os.PathLike[str], *, connections: Connections | None = None
+) -> dict[str, frozenset[str]]:
     """Table (and view) names of a database with their column names, all lower-cased.
 
     Runs trusted catalogue queries on a separate read-only connection (SQLite)
@@ -547,7 +616,9 @@ def read_schema(engine: Engine, path: str | os.PathLike[str]) -> dict[str, froze
         finally:
             conn.close()
     else:
-        result = run_query(engine, path, "SELECT table_name, column_name FROM information_schema.columns")
+        result = run_query(
+            engine, path, "SELECT table_name, column_name FROM information_schema.columns", connections=connections
+        )
         if not result.ok:
             raise DatabaseUnavailable(f"{path}: cannot read the schema ({result.message})")
         for table, column in result.rows:
