@@ -101,6 +101,21 @@ class Built:
     extra: Any = None
 
 
+def scores_for(built: list[Built], results: Any, finish: Callable[[Built, Any], Score]) -> list[Score]:
+    """One score per built sample: its build failure, the error its batch item raised, or
+    ``finish(built, result)``; ``results`` has one item per sample built without failure, in order."""
+    out: list[Score] = []
+    position = 0  # results may be a list or a mapping by position
+    for b in built:
+        if b.failure is not None:
+            out.append(b.failure)
+            continue
+        result = results[position]
+        position += 1
+        out.append(Score.error(str(result)) if isinstance(result, BaseException) else finish(b, result))
+    return out
+
+
 def fit(built: Built, prompt_len: int, max_length: int, truncate: str) -> Built:
     """Apply the truncation policy: only the prompt's oldest tokens may be cut (a leading BOS is kept)."""
     if built.failure is not None or len(built.ids) <= max_length:
@@ -188,22 +203,21 @@ class DPOImplicit:
             rows, starts = [b.ids for b in ready], [b.start for b in ready]
             policy = self.policy.token_logprobs(rows, starts)
             reference = self.reference.token_logprobs(rows, starts)
-        out: list[Score] = []
-        position = 0
-        for b in built:
-            if b.failure is not None:
-                out.append(b.failure)
-                continue
-            pol, ref = policy[position], reference[position]
-            position += 1
-            if isinstance(pol, BaseException) or isinstance(ref, BaseException):
-                out.append(Score.error(str(pol if isinstance(pol, BaseException) else ref)))
-                continue
+        pairs = []
+        for i in range(len(ready)):
+            pol, ref = policy[i], reference[i]
+            pairs.append(
+                pol if isinstance(pol, BaseException) else ref if isinstance(ref, BaseException) else (pol, ref)
+            )
+
+        def finish(b: Built, pair: Any) -> Score:
+            pol, ref = pair
             scale = len(pol) if self.reduce == "mean" else 1
             lp_pol, lp_ref = float(pol.sum()) / scale, float(ref.sum()) / scale
             components = {**b.components, "logp_policy": lp_pol, "logp_reference": lp_ref, "tokens": float(len(pol))}
-            out.append(Score.ok(self.beta * (lp_pol - lp_ref), components=components, reason=b.reason))
-        return out
+            return Score.ok(self.beta * (lp_pol - lp_ref), components=components, reason=b.reason)
+
+        return scores_for(built, pairs, finish)
 
     def close(self) -> None:
         self.policy.close()
@@ -278,17 +292,8 @@ class Likelihood:
             built = [self._build(s) for s in samples]
             ready = [b for b in built if b.failure is None]
             logprobs = self.lm.token_logprobs([b.ids for b in ready], [b.start for b in ready])
-        out: list[Score] = []
-        position = 0
-        for b in built:
-            if b.failure is not None:
-                out.append(b.failure)
-                continue
-            lp = logprobs[position]
-            position += 1
-            if isinstance(lp, BaseException):
-                out.append(Score.error(str(lp)))
-                continue
+
+        def finish(b: Built, lp: Any) -> Score:
             total, count = float(lp.sum()), len(lp)
             values = {
                 "mean_prob": float(sum(math.exp(x) for x in lp) / count),
@@ -297,8 +302,9 @@ class Likelihood:
                 "log_prob": total,
             }
             components = {**b.components, "log_prob": total, "mean_prob": values["mean_prob"], "tokens": float(count)}
-            out.append(Score.ok(values[self.reduce], components=components, reason=b.reason))
-        return out
+            return Score.ok(values[self.reduce], components=components, reason=b.reason)
+
+        return scores_for(built, logprobs, finish)
 
     def close(self) -> None:
         self.lm.close()
@@ -433,21 +439,13 @@ class ProcessRM:
             built = [self._build(s) for s in samples]
             ready = [b for b in built if b.failure is None]
             steps = self._step_probabilities(ready) if self.mode == "classifier" else self._implicit_steps(ready)
-        out: list[Score] = []
-        position = 0
-        for b in built:
-            if b.failure is not None:
-                out.append(b.failure)
-                continue
-            values = steps[position]
-            position += 1
-            if isinstance(values, BaseException):
-                out.append(Score.error(str(values)))
-                continue
+
+        def finish(b: Built, values: Any) -> Score:
             components = {**b.components, "steps": float(len(values))}
             components |= {f"step_{k}": v for k, v in enumerate(values[:MAX_STEP_COMPONENTS])}
-            out.append(Score.ok(aggregate(values, self.how), components=components, reason=b.reason))
-        return out
+            return Score.ok(aggregate(values, self.how), components=components, reason=b.reason)
+
+        return scores_for(built, steps, finish)
 
     def close(self) -> None:
         self.lm.close()
